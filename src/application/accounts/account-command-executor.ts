@@ -1,0 +1,53 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { AccountCommand } from '../../domain/account.commands';
+import { decide, type Decision } from '../../domain/account.decider';
+import { fold, type CommandRecord } from '../../domain/account.state';
+import type { LedgerError } from '../../domain/ledger-error';
+import { WrongExpectedRevisionError } from '../event-store.port';
+import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
+import { positionNumber } from './account-event-codec';
+import { AccountRepository } from './account-repository';
+
+export type CommandOutcome =
+  | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
+  | { readonly status: 'rejected'; readonly error: LedgerError };
+
+/** Every attempt conflicted with another writer: safe to retry, answered as 503. */
+export class ConcurrencyExhaustedError extends Error {
+  override readonly name = 'ConcurrencyExhaustedError';
+}
+
+/**
+ * The whole write path of an account: load, decide, append with the expected revision,
+ * and on a conflict do it again from a fresh load, a bounded number of times.
+ */
+@Injectable()
+export class AccountCommandExecutor {
+  constructor(
+    private readonly accounts: AccountRepository,
+    @Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings,
+  ) {}
+
+  async execute(command: AccountCommand): Promise<CommandOutcome> {
+    for (let attempt = 1; attempt <= this.settings.maxAppendAttempts; attempt += 1) {
+      try {
+        return await this.attempt(command);
+      } catch (error) {
+        if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      }
+    }
+    throw new ConcurrencyExhaustedError(`account ${command.accountId}: ${this.settings.maxAppendAttempts} conflicting attempts`);
+  }
+
+  private async attempt(command: AccountCommand): Promise<CommandOutcome> {
+    const { state, expectedRevision } = await this.accounts.load(command.accountId);
+    const decision: Decision = decide(command, state, this.settings);
+    if (decision.status !== 'accepted') return decision;
+    const appended = await this.accounts.append(command.accountId, decision.events, expectedRevision);
+    const position = positionNumber(appended.position);
+    const after = fold(state, decision.events.map((event) => ({ event, position })), this.settings);
+    const record = after.commands.get(command.commandId);
+    if (record === undefined) throw new Error(`command ${command.commandId} left no record`);
+    return { status: 'applied', record };
+  }
+}

@@ -1,0 +1,42 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { CreditPackage } from '../../domain/credit-package';
+import { appliedRate, rateCardInForce, type AppliedRate, type RateCard } from '../../domain/rate-card';
+import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
+
+/** The packages on sale and the rate cards, as configured. */
+@Injectable()
+export class CatalogService {
+  constructor(@Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings) {}
+
+  packages(): readonly CreditPackage[] {
+    return this.settings.packages;
+  }
+
+  findPackage(packageId: string): CreditPackage | undefined {
+    return this.settings.packages.find((candidate) => candidate.id === packageId);
+  }
+
+  /** For callers that validated the id at the edge: an unknown package here is a bug. */
+  package(packageId: string): CreditPackage {
+    const found = this.findPackage(packageId);
+    if (found === undefined) throw new Error(`unknown package ${packageId}`);
+    return found;
+  }
+
+  rateCardAt(at: string): RateCard {
+    const card = rateCardInForce(this.settings.rateCards, at);
+    if (card === undefined) throw new Error(`no rate card is in force at ${at}`);
+    return card;
+  }
+
+  findRate(service: string, at: string): AppliedRate | undefined {
+    return appliedRate(this.rateCardAt(at), service);
+  }
+
+  /** For callers that validated the service at the edge: an unknown service here is a bug. */
+  rateFor(service: string, at: string): AppliedRate {
+    const rate = this.findRate(service, at);
+    if (rate === undefined) throw new Error(`service ${service} is not on the rate card in force at ${at}`);
+    return rate;
+  }
+}

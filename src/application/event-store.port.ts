@@ -1,0 +1,69 @@
+/**
+ * The event store port. Two adapters implement it (PostgreSQL/PGlite and EventStoreDB)
+ * and both pass the one contract suite in test/contract.
+ *
+ * Positions are the global order of the log ($all). They are bigint because
+ * EventStoreDB commit positions are unsigned 64-bit; a position is never negative.
+ * Events of one `append` are atomic: they commit together and are always delivered
+ * together by `readAll` and `subscribe` (EventStoreDB gives them one shared commit
+ * position; PostgreSQL gives each its own consecutive position).
+ */
+export interface NewEvent {
+  readonly eventId: string;
+  readonly type: string;
+  /** A JSON object. */
+  readonly data: object;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+export interface RecordedEvent extends NewEvent {
+  readonly streamId: string;
+  /** 0-based index of the event in its stream. */
+  readonly streamRevision: number;
+  readonly position: bigint;
+  readonly recordedAt: Date;
+}
+
+/** `no_stream`: the stream must not exist; a number: the revision of the stream's last event. */
+export type ExpectedRevision = 'no_stream' | 'any' | number;
+
+export interface AppendResult {
+  /** Revision of the last appended event: the expected revision for the next append. */
+  readonly nextExpectedRevision: number;
+  /** Global position of the last appended event. */
+  readonly position: bigint;
+}
+
+export class WrongExpectedRevisionError extends Error {
+  override readonly name = 'WrongExpectedRevisionError';
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+  ) {
+    super(`stream ${streamId}: expected revision ${String(expected)} does not match`);
+  }
+}
+
+export interface SubscribeOptions {
+  /** Deliver events strictly after this position; null means from the start of the log. */
+  readonly after: bigint | null;
+  readonly signal: AbortSignal;
+}
+
+export interface EventStore {
+  /** Appends atomically, or throws WrongExpectedRevisionError and appends nothing. */
+  append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /** Events of one stream with revision >= fromRevision, in order, at most `limit`. */
+  readStream(streamId: string, fromRevision: number, limit: number): Promise<readonly RecordedEvent[]>;
+  /**
+   * Events of the whole log with position > `after` (null: from the start), in log order.
+   * Returns at most `limit` events, except that it never splits the events of one append.
+   * Never returns an event while an earlier one may still commit (gap-safe).
+   */
+  readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]>;
+  /** Catch-up then live delivery in log order, until the signal aborts. */
+  subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
+  close(): Promise<void>;
+}
+
+export const EVENT_STORE = Symbol('EventStore');

@@ -1,0 +1,53 @@
+import type { AppliedRate } from './rate-card';
+
+/**
+ * Commands to a credit account: imperative, plain readonly data. The application
+ * layer fills in every id, the fingerprint of the request and the time (`now`), so the
+ * domain reads no clock and makes no randomness.
+ */
+interface CommandEnvelope {
+  readonly accountId: string;
+  /** Idempotency key (scoped to the account) or a server-made id. */
+  readonly commandId: string;
+  /** Fingerprint of the request: a repeat with another fingerprint is refused. */
+  readonly requestHash: string;
+  readonly now: string;
+}
+
+export interface UseCredits extends CommandEnvelope {
+  readonly type: 'UseCredits';
+  readonly usageId: string;
+  readonly service: string;
+  readonly quantity: number;
+  readonly rate: AppliedRate;
+  readonly metadata: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface GrantCredits extends CommandEnvelope {
+  readonly type: 'GrantCredits';
+  readonly grantId: string;
+  readonly creditsMillicredits: number;
+  readonly reason: string;
+  readonly expiresAt: string | null;
+  readonly grantedBy: string;
+}
+
+export interface AdjustCredits extends CommandEnvelope {
+  readonly type: 'AdjustCredits';
+  readonly adjustmentId: string;
+  readonly creditsMillicredits: number;
+  readonly reason: string;
+  readonly adjustedBy: string;
+}
+
+export interface RecordPurchase extends CommandEnvelope {
+  readonly type: 'RecordPurchase';
+  readonly purchaseId: string;
+  readonly packageId: string;
+  readonly creditsMillicredits: number;
+  readonly priceCents: number;
+  readonly currency: string;
+  readonly paymentReference: string;
+}
+
+export type AccountCommand = UseCredits | GrantCredits | AdjustCredits | RecordPurchase;

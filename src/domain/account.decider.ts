@@ -1,0 +1,179 @@
+import type { AccountCommand, AdjustCredits, GrantCredits, RecordPurchase, UseCredits } from './account.commands';
+import type { AccountEvent, LotDraw } from './account.events';
+import { availableMillicredits, assertNever, type AccountState, type CommandRecord, type Lot } from './account.state';
+import { assert } from './assert';
+import type { LedgerError } from './ledger-error';
+import { addMillicredits, assertMillicredits, minus } from './money';
+import { priceOf } from './rate-card';
+
+export type Decision =
+  | { readonly status: 'accepted'; readonly events: readonly AccountEvent[] }
+  | { readonly status: 'replayed'; readonly record: CommandRecord }
+  | { readonly status: 'rejected'; readonly error: LedgerError };
+
+export interface DecideOptions {
+  /** How long an applied command id is remembered: a repeat inside it is replayed. */
+  readonly idempotencyRetentionMs: number;
+}
+
+const accepted = (...events: AccountEvent[]): Decision => ({ status: 'accepted', events });
+const rejected = (error: LedgerError): Decision => ({ status: 'rejected', error });
+
+/** The pure decision for one command against the account's current state. */
+export const decide = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
+  const prior = state.commands.get(command.commandId);
+  if (prior !== undefined && Date.parse(prior.recordedAt) >= Date.parse(command.now) - options.idempotencyRetentionMs) {
+    return prior.requestHash === command.requestHash
+      ? { status: 'replayed', record: prior }
+      : rejected({ code: 'idempotency_key_reused' });
+  }
+  switch (command.type) {
+    case 'UseCredits':
+      return useCredits(command, state);
+    case 'GrantCredits':
+      return grantCredits(command, state);
+    case 'AdjustCredits':
+      return adjustCredits(command, state);
+    case 'RecordPurchase':
+      return recordPurchase(command, state);
+    default:
+      return assertNever(command);
+  }
+};
+
+const facts = (command: AccountCommand) => ({
+  accountId: command.accountId,
+  commandId: command.commandId,
+  requestHash: command.requestHash,
+  occurredAt: command.now,
+});
+
+const useCredits = (command: UseCredits, state: AccountState): Decision => {
+  const charged = priceOf(command.rate, command.quantity);
+  if (charged === null) return rejected({ code: 'amount_out_of_range' });
+  const spendable = spendableMillicredits(state, command.now);
+  if (charged > spendable) {
+    return rejected({ code: 'insufficient_credits', requiredMillicredits: charged, availableMillicredits: spendable });
+  }
+  return accepted({
+    type: 'CreditsUsed',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      usageId: command.usageId,
+      service: command.service,
+      unit: command.rate.unit,
+      quantity: command.quantity,
+      rateCardVersion: command.rate.rateCardVersion,
+      unitPriceMillicredits: command.rate.unitPriceMillicredits,
+      per: command.rate.per,
+      chargedMillicredits: charged,
+      draws: drawLots(state.lots, charged, command.now),
+      metadata: command.metadata,
+    },
+  });
+};
+
+const grantCredits = (command: GrantCredits, state: AccountState): Decision => {
+  assertPositive(command.creditsMillicredits);
+  if (command.expiresAt !== null && Date.parse(command.expiresAt) <= Date.parse(command.now)) {
+    return rejected({ code: 'invalid_expiry', expiresAt: command.expiresAt, now: command.now });
+  }
+  if (!fitsBalance(state, command.creditsMillicredits)) return rejected({ code: 'amount_out_of_range' });
+  return accepted({
+    type: 'CreditsGranted',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      lotId: command.grantId,
+      creditsMillicredits: command.creditsMillicredits,
+      reason: command.reason,
+      expiresAt: command.expiresAt,
+      grantedBy: command.grantedBy,
+    },
+  });
+};
+
+const adjustCredits = (command: AdjustCredits, state: AccountState): Decision => {
+  const amount = command.creditsMillicredits;
+  assertMillicredits(amount, 'adjustment');
+  assert(amount !== 0, 'an adjustment must change the balance');
+  if (!fitsBalance(state, amount)) return rejected({ code: 'amount_out_of_range' });
+  const available = availableMillicredits(state);
+  if (-amount > available) {
+    return rejected({ code: 'insufficient_credits', requiredMillicredits: -amount, availableMillicredits: available });
+  }
+  return accepted({
+    type: 'CreditsAdjusted',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      adjustmentId: command.adjustmentId,
+      creditsMillicredits: amount,
+      reason: command.reason,
+      adjustedBy: command.adjustedBy,
+      // A correction may take expired-but-not-yet-expired lots too: it fixes the books, it does not spend.
+      draws: amount < 0 ? drawLots(state.lots, -amount, null) : [],
+    },
+  });
+};
+
+const recordPurchase = (command: RecordPurchase, state: AccountState): Decision => {
+  assertPositive(command.creditsMillicredits);
+  assert(Number.isSafeInteger(command.priceCents) && command.priceCents >= 0, 'priceCents must be a safe integer');
+  if (!fitsBalance(state, command.creditsMillicredits)) return rejected({ code: 'amount_out_of_range' });
+  return accepted({
+    type: 'CreditsPurchased',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      lotId: command.purchaseId,
+      packageId: command.packageId,
+      creditsMillicredits: command.creditsMillicredits,
+      priceCents: command.priceCents,
+      currency: command.currency,
+      paymentReference: command.paymentReference,
+    },
+  });
+};
+
+const assertPositive = (millicredits: number): void => {
+  assertMillicredits(millicredits, 'credits');
+  assert(millicredits > 0, 'credits must be positive');
+};
+
+/** Every running total stays a safe integer: a credit that would overflow one is refused. */
+const fitsBalance = (state: AccountState, delta: number): boolean =>
+  [state.balanceMillicredits, state.totalPurchasedMillicredits, state.totalGrantedMillicredits].every(
+    (total) => addMillicredits(total, Math.abs(delta)) !== null,
+  );
+
+const isLive = (lot: Lot, now: string | null): boolean =>
+  now === null || lot.expiresAt === null || Date.parse(lot.expiresAt) > Date.parse(now);
+
+/** What a spend may take now: the unexpired lots, less what is reserved. */
+export const spendableMillicredits = (state: AccountState, now: string): number => {
+  const live = state.lots.filter((lot) => isLive(lot, now)).reduce((sum, lot) => sum + lot.remainingMillicredits, 0);
+  return Math.max(0, Math.min(minus(live, state.reservedMillicredits), availableMillicredits(state)));
+};
+
+const SOURCE_RANK: Readonly<Record<Lot['source'], number>> = { grant: 0, adjustment: 1, purchase: 2 };
+
+/** The documented burn order: soonest-expiring first, granted before purchased, then oldest first. */
+export const burnOrder = (a: Lot, b: Lot): number =>
+  expiryRank(a) - expiryRank(b) || SOURCE_RANK[a.source] - SOURCE_RANK[b.source] || a.sequence - b.sequence;
+
+const expiryRank = (lot: Lot): number => (lot.expiresAt === null ? Number.MAX_SAFE_INTEGER : Date.parse(lot.expiresAt));
+
+const drawLots = (lots: readonly Lot[], amount: number, now: string | null): readonly LotDraw[] => {
+  const draws: LotDraw[] = [];
+  let left = amount;
+  for (const lot of lots.filter((candidate) => isLive(candidate, now)).sort(burnOrder)) {
+    if (left === 0) break;
+    const take = Math.min(left, lot.remainingMillicredits);
+    draws.push({ lotId: lot.lotId, millicredits: take });
+    left -= take;
+  }
+  assert(left === 0, `lots cannot cover ${amount}`);
+  return draws;
+};

@@ -1,0 +1,89 @@
+/**
+ * Events of one credit account (stream `credit-account-<accountId>`). Past-tense facts,
+ * plain readonly data; never renamed once stored (evolve them with upcasters).
+ * Amounts are integer millicredits; instants are ISO-8601 strings.
+ */
+
+/** A purchase, grant or positive adjustment: credits with a source, an expiry and an order. */
+export type LotSource = 'grant' | 'adjustment' | 'purchase';
+
+/** How much a spend or a debit took from one lot. */
+export interface LotDraw {
+  readonly lotId: string;
+  readonly millicredits: number;
+}
+
+/** Every event that a command produced carries the command's id and request fingerprint. */
+interface CommandFacts {
+  readonly accountId: string;
+  readonly commandId: string;
+  readonly requestHash: string;
+  readonly occurredAt: string;
+}
+
+export interface CreditsPurchased {
+  readonly type: 'CreditsPurchased';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly lotId: string;
+    readonly packageId: string;
+    readonly creditsMillicredits: number;
+    readonly priceCents: number;
+    readonly currency: string;
+    readonly paymentReference: string;
+  };
+}
+
+export interface CreditsGranted {
+  readonly type: 'CreditsGranted';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly lotId: string;
+    readonly creditsMillicredits: number;
+    readonly reason: string;
+    readonly expiresAt: string | null;
+    readonly grantedBy: string;
+  };
+}
+
+export interface CreditsUsed {
+  readonly type: 'CreditsUsed';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly usageId: string;
+    readonly service: string;
+    readonly unit: string;
+    readonly quantity: number;
+    readonly rateCardVersion: string;
+    readonly unitPriceMillicredits: number;
+    readonly per: number;
+    readonly chargedMillicredits: number;
+    readonly draws: readonly LotDraw[];
+    readonly metadata: Readonly<Record<string, string | number | boolean>>;
+  };
+}
+
+export interface CreditsAdjusted {
+  readonly type: 'CreditsAdjusted';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly adjustmentId: string;
+    /** Signed: positive adds a lot with id `adjustmentId`, negative draws from lots. */
+    readonly creditsMillicredits: number;
+    readonly reason: string;
+    readonly adjustedBy: string;
+    readonly draws: readonly LotDraw[];
+  };
+}
+
+export type AccountEvent = CreditsPurchased | CreditsGranted | CreditsUsed | CreditsAdjusted;
+export type AccountEventType = AccountEvent['type'];
+
+export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
+  'CreditsPurchased',
+  'CreditsGranted',
+  'CreditsUsed',
+  'CreditsAdjusted',
+];
+
+export const accountStreamId = (accountId: string): string => `credit-account-${accountId}`;

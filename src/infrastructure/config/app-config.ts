@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export type AuthConfig =
+  | { readonly kind: 'secret'; readonly secret: string; readonly development: boolean }
+  | { readonly kind: 'jwks'; readonly url: string };
+
+export interface AppConfig {
+  readonly production: boolean;
+  readonly port: number;
+  readonly host: string;
+  /** Postgres for events and read models; undefined means embedded PGlite in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly eventStoreConnectionString: string | undefined;
+  readonly auth: AuthConfig;
+  readonly idempotencyRetentionHours: number;
+  readonly bodyLimitBytes: number;
+  readonly catalogDir: string | undefined;
+}
+
+/** Every bad variable, one line each: the service refuses to start on any of them. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const MIN_PRODUCTION_SECRET_LENGTH = 32;
+const DEV_SECRET_FILE = 'dev-jwt-secret';
+
+export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
+  const problems: string[] = [];
+  const production = env['NODE_ENV'] === 'production';
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const optional = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+
+  const databaseUrl = optional('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: expected a postgres:// or postgresql:// connection string');
+  }
+  const eventStoreConnectionString = optional('EVENTSTORE_CONNECTION_STRING');
+  if (eventStoreConnectionString !== undefined && !/^(esdb|esdb\+discover|kurrentdb):\/\//.test(eventStoreConnectionString)) {
+    problems.push('EVENTSTORE_CONNECTION_STRING: expected an esdb:// connection string');
+  }
+  const dataDir = resolve(optional('LEDGER_DATA_DIR') ?? 'data');
+  const config = {
+    production,
+    port: integer('PORT', 3000, 0, 65535),
+    host: optional('HOST') ?? '0.0.0.0',
+    databaseUrl,
+    dataDir,
+    eventStoreConnectionString,
+    idempotencyRetentionHours: integer('IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 365),
+    bodyLimitBytes: integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    catalogDir: optional('CATALOG_DIR'),
+    auth: authConfig(env, production, dataDir, problems),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+};
+
+const authConfig = (env: NodeJS.ProcessEnv, production: boolean, dataDir: string, problems: string[]): AuthConfig => {
+  const secret = env['AUTH_JWT_SECRET'] || undefined;
+  const jwksUrl = env['AUTH_JWKS_URL'] || undefined;
+  if (jwksUrl !== undefined) {
+    if (!/^https?:\/\//.test(jwksUrl)) problems.push('AUTH_JWKS_URL: expected an http(s) URL of a JWKS document');
+    return { kind: 'jwks', url: jwksUrl };
+  }
+  if (secret !== undefined) {
+    if (production && secret.length < MIN_PRODUCTION_SECRET_LENGTH) {
+      problems.push(`AUTH_JWT_SECRET: expected at least ${MIN_PRODUCTION_SECRET_LENGTH} characters in production`);
+    }
+    return { kind: 'secret', secret, development: false };
+  }
+  if (production) {
+    problems.push('AUTH_JWT_SECRET: required in production (or set AUTH_JWKS_URL); the development secret is refused');
+    return { kind: 'secret', secret: '', development: true };
+  }
+  return { kind: 'secret', secret: developmentSecret(dataDir), development: true };
+};
+
+/** A random secret made on first start and kept in the data folder, so dev tokens survive restarts. */
+export const developmentSecret = (dataDir: string): string => {
+  const file = join(dataDir, DEV_SECRET_FILE);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('hex');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+};

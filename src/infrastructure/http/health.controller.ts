@@ -1,0 +1,43 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { EVENT_STORE, type EventStore } from '../../application/event-store.port';
+import { PublicRoute } from '../auth/auth.guard';
+import type { SqlClient } from '../postgres/sql-client';
+import { SQL_CLIENT } from '../tokens';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+type Check = 'ok' | 'unavailable';
+
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(SQL_CLIENT) private readonly sql: SqlClient,
+  ) {}
+
+  @Get()
+  @PublicRoute()
+  async health(@Res({ passthrough: true }) reply: FastifyReply) {
+    const [eventStore, readModel] = await Promise.all([
+      check(() => this.events.readStream('$health-check', 0, 1)),
+      check(() => this.sql.query('SELECT 1')),
+    ]);
+    const healthy = eventStore === 'ok' && readModel === 'ok';
+    void reply.status(healthy ? 200 : 503);
+    // Projections arrive with the read side; until then there is no lag to report.
+    return { status: healthy ? 'ok' : 'unavailable', eventStore, readModel, projectionLag: {} };
+  }
+}
+
+const check = async (probe: () => Promise<unknown>): Promise<Check> => {
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS).unref()),
+    ]);
+    return 'ok';
+  } catch {
+    return 'unavailable';
+  }
+};

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { parseCredits } from '../../domain/money';
+import { ACCOUNT_ID_PATTERN } from '../auth/principal';
+import { validationFailed } from './api-error';
+
+/** Parses with a schema or throws 400 validation_failed listing every bad field. */
+export const parseOrThrow = <Schema extends z.ZodType>(schema: Schema, input: unknown, where: string): z.output<Schema> => {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw validationFailed(
+    result.error.issues.map((issue) => ({
+      field: [where, ...issue.path.map(String)].join('.'),
+      problem: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+    })),
+  );
+};
+
+export const accountIdSchema = z.string().regex(ACCOUNT_ID_PATTERN, 'must be 1-128 characters: letters, digits, . _ : @ | -');
+
+/** A positive whole number of units that JavaScript holds exactly. */
+export const quantitySchema = z
+  .number({ error: 'must be a positive integer' })
+  .int('must be a positive integer')
+  .positive('must be a positive integer')
+  .max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1');
+
+/** Credit amounts travel as decimal strings with at most three decimals. */
+export const creditsSchema = (sign: 'positive' | 'nonzero') =>
+  z.string({ error: 'must be a decimal string such as "12.345"' }).transform((text, context) => {
+    const millicredits = parseCredits(text);
+    if (millicredits === null || (sign === 'positive' ? millicredits <= 0 : millicredits === 0)) {
+      context.addIssue({
+        code: 'custom',
+        message: `must be a ${sign === 'positive' ? 'positive' : 'non-zero'} decimal string with at most 3 decimals, such as "12.345"`,
+      });
+      return z.NEVER;
+    }
+    return millicredits;
+  });
+
+export const metadataSchema = z
+  .record(
+    z.string().min(1).max(64),
+    z.union([z.string().max(512), z.number().refine(Number.isFinite), z.boolean()]),
+  )
+  .refine((value) => Object.keys(value).length <= 32, 'at most 32 keys');
+
+export const reasonSchema = z.string().trim().min(1, 'is required').max(500);
+
+/** `Idempotency-Key`: 1–255 printable ASCII characters. */
+export const idempotencyKeySchema = z.string().regex(/^[\x20-\x7E]{1,255}$/, 'must be 1-255 printable ASCII characters');

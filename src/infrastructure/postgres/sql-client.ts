@@ -1,0 +1,138 @@
+import { Pool, type PoolClient } from 'pg';
+
+/** What PGlite and its transactions have in common; structural, so both typings of the package fit. */
+interface PgliteQueryable {
+  query<Row>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+  exec(text: string): Promise<unknown>;
+}
+
+interface PgliteDatabase extends PgliteQueryable {
+  transaction<T>(work: (tx: PgliteQueryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface SqlExecutor {
+  query<Row extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<readonly Row[]>;
+  /** Runs a script of several statements without parameters (schema migrations). */
+  execScript(text: string): Promise<void>;
+}
+
+/**
+ * The one way the service talks to Postgres: a pg pool on a real server, or PGlite
+ * embedded. PGlite is a single connection, so its client runs one operation at a
+ * time and never interleaves two transactions.
+ */
+export interface SqlClient extends SqlExecutor {
+  readonly kind: 'postgres' | 'pglite';
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Runs `work` on one dedicated session (for session-level locks); the session is discarded if work throws. */
+  withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class PgSqlClient implements SqlClient {
+  readonly kind = 'postgres';
+
+  constructor(private readonly pool: Pool) {}
+
+  static connect(connectionString: string, maxConnections = 10): PgSqlClient {
+    return new PgSqlClient(new Pool({ connectionString, max: maxConnections }));
+  }
+
+  async query<Row extends object>(text: string, params: readonly unknown[] = []): Promise<readonly Row[]> {
+    const result = await this.pool.query(text, params as unknown[]);
+    return result.rows as Row[];
+  }
+
+  async execScript(text: string): Promise<void> {
+    await this.pool.query(text);
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.withSession(async (session) => {
+      await session.query('BEGIN');
+      const result = await work(session);
+      await session.query('COMMIT');
+      return result;
+    });
+  }
+
+  async withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      const result = await work(pgExecutor(client));
+      client.release();
+      return result;
+    } catch (error) {
+      // Destroying the connection rolls back any open transaction and drops session locks.
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const pgExecutor = (client: PoolClient): SqlExecutor => ({
+  async query<Row extends object>(text: string, params: readonly unknown[] = []) {
+    const result = await client.query(text, params as unknown[]);
+    return result.rows as Row[];
+  },
+  async execScript(text: string) {
+    await client.query(text);
+  },
+});
+
+export class PgliteSqlClient implements SqlClient {
+  readonly kind = 'pglite';
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: PgliteDatabase) {}
+
+  static async open(dataDir?: string): Promise<PgliteSqlClient> {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const db = new PGlite(dataDir);
+    await db.waitReady;
+    return new PgliteSqlClient(db);
+  }
+
+  query<Row extends object>(text: string, params: readonly unknown[] = []): Promise<readonly Row[]> {
+    return this.exclusive(async () => (await this.db.query<Row>(text, params as unknown[])).rows);
+  }
+
+  execScript(text: string): Promise<void> {
+    return this.exclusive(async () => {
+      await this.db.exec(text);
+    });
+  }
+
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.exclusive(() => this.db.transaction((tx) => work(pgliteExecutor(tx))));
+  }
+
+  withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.exclusive(() => work(pgliteExecutor(this.db)));
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(() => this.db.close());
+  }
+
+  /** Queues `work` behind everything already submitted: one operation at a time. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+const pgliteExecutor = (db: PgliteQueryable): SqlExecutor => ({
+  async query<Row extends object>(text: string, params: readonly unknown[] = []) {
+    return (await db.query<Row>(text, params as unknown[])).rows;
+  },
+  async execScript(text: string) {
+    await db.exec(text);
+  },
+});

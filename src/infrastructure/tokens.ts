@@ -1,0 +1,3 @@
+/** Injection tokens of infrastructure-owned resources. */
+export const SQL_CLIENT = Symbol('SqlClient');
+export const APP_CONFIG = Symbol('AppConfig');

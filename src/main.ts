@@ -1,0 +1,35 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig, type AppConfig } from './infrastructure/config/app-config';
+import { createHttpApp } from './infrastructure/http-app';
+
+const DEV_SECRET_WARNING = `
+************************************************************************
+*  WARNING: no AUTH_JWT_SECRET is set. Using a DEVELOPMENT secret kept  *
+*  in the data folder. Never run like this in production.              *
+*  Get a token:  npm run token -- --sub alice --role user              *
+*  (roles: user, service, admin, auditor)                              *
+************************************************************************`;
+
+const describeStores = (config: AppConfig): string =>
+  [
+    config.eventStoreConnectionString === undefined ? 'events in Postgres' : 'events in EventStoreDB',
+    config.databaseUrl === undefined ? `embedded PGlite in ${config.dataDir}` : 'Postgres at DATABASE_URL',
+  ].join(', ');
+
+const main = async (): Promise<void> => {
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
+    process.exit(78);
+  }
+  const app = await createHttpApp(config);
+  await app.listen(config.port, config.host);
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  if (config.auth.kind === 'secret' && config.auth.development) log(DEV_SECRET_WARNING);
+  log(`credit ledger listening on http://${config.host}:${config.port} (${describeStores(config)})`);
+};
+
+void main();
