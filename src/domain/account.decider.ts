@@ -50,7 +50,9 @@ const facts = (command: AccountCommand) => ({
 
 const useCredits = (command: UseCredits, state: AccountState): Decision => {
   const charged = priceOf(command.rate, command.quantity);
-  if (charged === null) return rejected({ code: 'amount_out_of_range' });
+  if (charged === null || addMillicredits(state.totalUsedMillicredits, charged) === null) {
+    return rejected({ code: 'amount_out_of_range' });
+  }
   const spendable = spendableMillicredits(state, command.now);
   if (charged > spendable) {
     return rejected({ code: 'insufficient_credits', requiredMillicredits: charged, availableMillicredits: spendable });
@@ -79,7 +81,10 @@ const grantCredits = (command: GrantCredits, state: AccountState): Decision => {
   if (command.expiresAt !== null && Date.parse(command.expiresAt) <= Date.parse(command.now)) {
     return rejected({ code: 'invalid_expiry', expiresAt: command.expiresAt, now: command.now });
   }
-  if (!fitsBalance(state, command.creditsMillicredits)) return rejected({ code: 'amount_out_of_range' });
+  if (!canCredit(state, command.creditsMillicredits, state.totalGrantedMillicredits)) {
+    return rejected({ code: 'amount_out_of_range' });
+  }
+  assertNewLot(state, command.grantId);
   return accepted({
     type: 'CreditsGranted',
     schemaVersion: 1,
@@ -98,7 +103,8 @@ const adjustCredits = (command: AdjustCredits, state: AccountState): Decision =>
   const amount = command.creditsMillicredits;
   assertMillicredits(amount, 'adjustment');
   assert(amount !== 0, 'an adjustment must change the balance');
-  if (!fitsBalance(state, amount)) return rejected({ code: 'amount_out_of_range' });
+  if (amount > 0 && !canCredit(state, amount, null)) return rejected({ code: 'amount_out_of_range' });
+  if (amount > 0) assertNewLot(state, command.adjustmentId);
   const available = availableMillicredits(state);
   if (-amount > available) {
     return rejected({ code: 'insufficient_credits', requiredMillicredits: -amount, availableMillicredits: available });
@@ -121,7 +127,10 @@ const adjustCredits = (command: AdjustCredits, state: AccountState): Decision =>
 const recordPurchase = (command: RecordPurchase, state: AccountState): Decision => {
   assertPositive(command.creditsMillicredits);
   assert(Number.isSafeInteger(command.priceCents) && command.priceCents >= 0, 'priceCents must be a safe integer');
-  if (!fitsBalance(state, command.creditsMillicredits)) return rejected({ code: 'amount_out_of_range' });
+  if (!canCredit(state, command.creditsMillicredits, state.totalPurchasedMillicredits)) {
+    return rejected({ code: 'amount_out_of_range' });
+  }
+  assertNewLot(state, command.purchaseId);
   return accepted({
     type: 'CreditsPurchased',
     schemaVersion: 1,
@@ -142,11 +151,14 @@ const assertPositive = (millicredits: number): void => {
   assert(millicredits > 0, 'credits must be positive');
 };
 
-/** Every running total stays a safe integer: a credit that would overflow one is refused. */
-const fitsBalance = (state: AccountState, delta: number): boolean =>
-  [state.balanceMillicredits, state.totalPurchasedMillicredits, state.totalGrantedMillicredits].every(
-    (total) => addMillicredits(total, Math.abs(delta)) !== null,
-  );
+/** The balance and the running total a credit adds to stay safe integers, or the credit is refused. */
+const canCredit = (state: AccountState, amount: number, runningTotal: number | null): boolean =>
+  addMillicredits(state.balanceMillicredits, amount) !== null &&
+  (runningTotal === null || addMillicredits(runningTotal, amount) !== null);
+
+/** Lot ids are made by the application (uuids): a repeat is a programmer error, caught before it is stored. */
+const assertNewLot = (state: AccountState, lotId: string): void =>
+  assert(!state.lots.some((lot) => lot.lotId === lotId), `lot id ${lotId} is already in use`);
 
 const isLive = (lot: Lot, now: string | null): boolean =>
   now === null || lot.expiresAt === null || Date.parse(lot.expiresAt) > Date.parse(now);

@@ -58,5 +58,5 @@ export const parseCredits = (text: string): number | null => {
   const [, sign, whole = '0', fraction = ''] = match;
   const magnitude = Number(whole) * MILLICREDITS_PER_CREDIT + Number(fraction.padEnd(3, '0'));
   if (!Number.isSafeInteger(magnitude)) return null;
-  return sign === '-' ? -magnitude : magnitude;
+  return sign === '-' && magnitude !== 0 ? -magnitude : magnitude;
 };

@@ -7,6 +7,7 @@ import { WrongExpectedRevisionError } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
 import { AccountRepository } from './account-repository';
+import { KeyedQueue } from './keyed-queue';
 
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
@@ -19,16 +20,23 @@ export class ConcurrencyExhaustedError extends Error {
 
 /**
  * The whole write path of an account: load, decide, append with the expected revision,
- * and on a conflict do it again from a fresh load, a bounded number of times.
+ * and on a conflict (another process wrote the account) do it again from a fresh load,
+ * a bounded number of times. Commands for one account are queued within the process.
  */
 @Injectable()
 export class AccountCommandExecutor {
+  private readonly writers = new KeyedQueue();
+
   constructor(
     private readonly accounts: AccountRepository,
     @Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings,
   ) {}
 
-  async execute(command: AccountCommand): Promise<CommandOutcome> {
+  execute(command: AccountCommand): Promise<CommandOutcome> {
+    return this.writers.run(command.accountId, () => this.executeWithRetry(command));
+  }
+
+  private async executeWithRetry(command: AccountCommand): Promise<CommandOutcome> {
     for (let attempt = 1; attempt <= this.settings.maxAppendAttempts; attempt += 1) {
       try {
         return await this.attempt(command);

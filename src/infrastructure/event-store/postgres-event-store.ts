@@ -41,6 +41,7 @@ export interface PostgresEventStoreOptions {
   readonly subscriptionBatchSize?: number;
 }
 
+/** Text casts keep bigints exact in JS; ORDER BY must name the table's columns, not these aliases. */
 const EVENT_COLUMNS = `position::text AS position, stream_id, stream_revision::text AS stream_revision,
   event_id, type, data, metadata, transaction_id::text AS transaction_id, recorded_at`;
 
@@ -92,7 +93,7 @@ export class PostgresEventStore implements EventStore {
   async readStream(streamId: string, fromRevision: number, limit: number): Promise<readonly RecordedEvent[]> {
     const rows = await this.sql.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM ledger_events
-        WHERE stream_id = $1 AND stream_revision >= $2 ORDER BY stream_revision LIMIT $3`,
+        WHERE stream_id = $1 AND stream_revision >= $2 ORDER BY ledger_events.stream_revision LIMIT $3`,
       [streamId, fromRevision, limit],
     );
     return rows.map(toRecordedEvent);
@@ -103,7 +104,7 @@ export class PostgresEventStore implements EventStore {
       const rows = await session.query<EventRow>(
         `SELECT ${EVENT_COLUMNS} FROM ledger_events
           WHERE position > $1 AND ${COMMITTED_BELOW_HORIZON}
-          ORDER BY position LIMIT $2`,
+          ORDER BY ledger_events.position LIMIT $2`,
         [String(after ?? -1n), limit],
       );
       const last = rows.at(-1);
@@ -139,7 +140,7 @@ export class PostgresEventStore implements EventStore {
 const restOfAppend = (session: SqlExecutor, last: EventRow): Promise<readonly EventRow[]> =>
   session.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM ledger_events
-      WHERE transaction_id = $1::xid8 AND stream_id = $2 AND position > $3 ORDER BY position`,
+      WHERE transaction_id = $1::xid8 AND stream_id = $2 AND position > $3 ORDER BY ledger_events.position`,
     [last.transaction_id, last.stream_id, last.position],
   );
 

@@ -20,7 +20,7 @@ export class HealthController {
   @PublicRoute()
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
     const [eventStore, readModel] = await Promise.all([
-      check(() => this.events.readStream('$health-check', 0, 1)),
+      check(() => this.events.readStream('ledger-health-check', 0, 1)),
       check(() => this.sql.query('SELECT 1')),
     ]);
     const healthy = eventStore === 'ok' && readModel === 'ok';

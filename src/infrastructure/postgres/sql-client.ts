@@ -36,7 +36,11 @@ export class PgSqlClient implements SqlClient {
   constructor(private readonly pool: Pool) {}
 
   static connect(connectionString: string, maxConnections = 10): PgSqlClient {
-    return new PgSqlClient(new Pool({ connectionString, max: maxConnections }));
+    const pool = new Pool({ connectionString, max: maxConnections });
+    // An idle connection the server closes (restart, failover) is dropped and replaced on
+    // the next checkout; without a listener pg would crash the process.
+    pool.on('error', () => undefined);
+    return new PgSqlClient(pool);
   }
 
   async query<Row extends object>(text: string, params: readonly unknown[] = []): Promise<readonly Row[]> {

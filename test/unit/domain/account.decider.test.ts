@@ -1,0 +1,538 @@
+import type { AccountCommand } from '../../../src/domain/account.commands';
+import { burnOrder, decide, spendableMillicredits } from '../../../src/domain/account.decider';
+import type { AccountEvent } from '../../../src/domain/account.events';
+import type { Lot } from '../../../src/domain/account.state';
+import type { AppliedRate } from '../../../src/domain/rate-card';
+import {
+  APR_1,
+  JUN_1,
+  MAR_1,
+  MAR_2,
+  MAR_3,
+  RETENTION_MS,
+  adjustCredits,
+  adjusted,
+  draw,
+  grantCredits,
+  granted,
+  plusMs,
+  purchased,
+  recordPurchase,
+  useCredits,
+  used,
+} from './account.fixtures';
+import { DEFAULT_OPTIONS, given } from './given-when-then';
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/** A test-only line priced at one millicredit per unit, to reach any charge exactly. */
+const METERED: AppliedRate = { rateCardVersion: 'test-metered', unit: 'unit', unitPriceMillicredits: 1, per: 1 };
+const meter = (commandId: string, now: string, quantity: number) =>
+  useCredits(commandId, now, 'metered', quantity, { rate: METERED });
+
+describe('UseCredits', () => {
+  it('charges ceil(quantity × price / per), records the rate it was charged at and the lots drawn', () => {
+    const after = given([purchased('p1', MAR_1, 100_000)])
+      .when(useCredits('u1', MAR_2, 'gpt-4', 1500, { metadata: { model: 'gpt-4-0613', cached: false } }))
+      .then([
+        {
+          type: 'CreditsUsed',
+          schemaVersion: 1,
+          data: {
+            accountId: 'acc-1',
+            commandId: 'u1',
+            requestHash: 'hash-u1',
+            occurredAt: MAR_2,
+            usageId: 'usage-u1',
+            service: 'gpt-4',
+            unit: 'token',
+            quantity: 1500,
+            rateCardVersion: '2025-01',
+            unitPriceMillicredits: 60_000,
+            per: 1000,
+            chargedMillicredits: 90_000,
+            draws: [{ lotId: 'lot-p1', millicredits: 90_000 }],
+            metadata: { model: 'gpt-4-0613', cached: false },
+          },
+        },
+      ]);
+    expect(after.balanceMillicredits).toBe(10_000);
+    expect(after.totalUsedMillicredits).toBe(90_000);
+    expect(after.lots).toEqual([{ lotId: 'lot-p1', source: 'purchase', remainingMillicredits: 10_000, expiresAt: null, sequence: 0 }]);
+  });
+
+  it.each([
+    ['gpt-4', 1500, 90_000],
+    ['gpt-4', 1, 60],
+    ['voice_call', 61, 1017],
+    ['voice_call', 60, 1000],
+    ['voice_call', 1, 17],
+    ['sms', 1, 1000],
+    ['whatsapp', 3, 3000],
+    ['ai_response', 2, 4000],
+    ['gpt-3.5', 1, 2],
+    ['gpt-3.5', 1001, 2002],
+    ['gemini-pro', 1, 1],
+    ['gemini-pro', 1501, 1501],
+    ['claude', 333, 666],
+    ['document_upload', 2, 10_000],
+    ['bundle_creation', 1, 50_000],
+    ['phone_number', 1, 100_000],
+  ])('%s × %i is charged %i millicredits', (service, quantity, charged) => {
+    given([purchased('p1', MAR_1, 1_000_000)])
+      .when(useCredits('u1', MAR_2, service, quantity))
+      .then([used('u1', MAR_2, service, quantity, charged, [draw('p1', charged)])]);
+  });
+
+  it('records the version and unit price of the card it was charged at, and a replay never re-prices it', () => {
+    const repriced: AppliedRate = { rateCardVersion: '2025-07', unit: 'token', unitPriceMillicredits: 30_000, per: 1000 };
+    const event = used('u1', MAR_2, 'gpt-4', 1500, 45_000, [draw('p1', 45_000)], repriced);
+    given([purchased('p1', MAR_1, 100_000)]).when(useCredits('u1', MAR_2, 'gpt-4', 1500, { rate: repriced })).then([event]);
+    const { state } = given([purchased('p1', MAR_1, 100_000), event]);
+    expect(state.totalUsedMillicredits).toBe(45_000);
+    expect(state.balanceMillicredits).toBe(55_000);
+  });
+
+  it('may spend the whole balance, leaving no lot behind', () => {
+    const after = given([purchased('p1', MAR_1, 90_000)])
+      .when(useCredits('u1', MAR_2, 'gpt-4', 1500))
+      .then([used('u1', MAR_2, 'gpt-4', 1500, 90_000, [draw('p1', 90_000)])]);
+    expect(after.balanceMillicredits).toBe(0);
+    expect(after.lots).toEqual([]);
+  });
+
+  it('is refused with insufficient_credits naming the charge and what is spendable', () => {
+    given([purchased('p1', MAR_1, 1000)])
+      .when(useCredits('u1', MAR_2, 'gpt-4', 1500))
+      .thenRejected('insufficient_credits', { requiredMillicredits: 90_000, availableMillicredits: 1000 });
+  });
+
+  it('is refused on a never-seen account', () => {
+    given([]).when(useCredits('u1', MAR_1, 'sms', 1)).thenRejected('insufficient_credits', {
+      requiredMillicredits: 1000,
+      availableMillicredits: 0,
+    });
+  });
+
+  it('is refused by one millicredit', () => {
+    given([purchased('p1', MAR_1, 89_999)])
+      .when(useCredits('u1', MAR_2, 'gpt-4', 1500))
+      .thenRejected('insufficient_credits', { requiredMillicredits: 90_000, availableMillicredits: 89_999 });
+  });
+
+  it('is refused with amount_out_of_range when the charge leaves the safe-integer range, before insufficient_credits', () => {
+    given([]).when(useCredits('u1', MAR_1, 'gpt-4', MAX)).thenRejected('amount_out_of_range');
+    given([purchased('p1', MAR_1, 1000)]).when(meter('u1', MAR_2, MAX)).thenRejected('insufficient_credits', {
+      requiredMillicredits: MAX,
+      availableMillicredits: 1000,
+    });
+  });
+
+  it.each([1.5, 0, -1, Number.NaN, MAX + 1])('crashes on quantity %d: a programmer error, not an outcome', (quantity) => {
+    given([purchased('p1', MAR_1, 100_000)]).when(useCredits('u1', MAR_2, 'sms', quantity)).thenCrashes();
+  });
+});
+
+describe('expired lots', () => {
+  const history = [purchased('p1', MAR_1, 2000), granted('g1', MAR_1, 5000, APR_1)];
+
+  it('are spendable until the instant before they expire', () => {
+    const justBefore = plusMs(APR_1, -1);
+    given(history).when(useCredits('u1', justBefore, 'sms', 3)).then([used('u1', justBefore, 'sms', 3, 3000, [draw('g1', 3000)])]);
+  });
+
+  it('are not spendable at their expiry', () => {
+    given(history).when(useCredits('u1', APR_1, 'sms', 3)).thenRejected('insufficient_credits', {
+      requiredMillicredits: 3000,
+      availableMillicredits: 2000,
+    });
+  });
+
+  it('are skipped by a spend after their expiry, and stay on the books until expired', () => {
+    const after = given(history)
+      .when(useCredits('u1', JUN_1, 'sms', 2))
+      .then([used('u1', JUN_1, 'sms', 2, 2000, [draw('p1', 2000)])]);
+    expect(after.balanceMillicredits).toBe(5000);
+    expect(after.lots.map((lot) => lot.lotId)).toEqual(['lot-g1']);
+    expect(spendableMillicredits(after, JUN_1)).toBe(0);
+    expect(spendableMillicredits(after, MAR_2)).toBe(5000);
+  });
+});
+
+describe('burn order', () => {
+  it('burns the soonest-expiring lot first, then grants before purchases', () => {
+    const after = given([
+      purchased('p1', MAR_1, 10_000),
+      granted('g-late', MAR_1, 2000, JUN_1),
+      granted('g-soon', MAR_1, 3000, APR_1),
+      granted('g-never', MAR_1, 4000, null),
+    ])
+      .when(useCredits('u1', MAR_2, 'document_upload', 2))
+      .then([
+        used('u1', MAR_2, 'document_upload', 2, 10_000, [
+          draw('g-soon', 3000),
+          draw('g-late', 2000),
+          draw('g-never', 4000),
+          draw('p1', 1000),
+        ]),
+      ]);
+    expect(after.lots).toEqual([{ lotId: 'lot-p1', source: 'purchase', remainingMillicredits: 9000, expiresAt: null, sequence: 0 }]);
+  });
+
+  it('burns grants before adjustments before purchases, then the oldest first', () => {
+    const after = given([
+      purchased('p1', MAR_1, 5000),
+      adjusted('a1', MAR_1, 4000),
+      granted('g1', MAR_1, 3000, null),
+      purchased('p2', MAR_1, 2000),
+      granted('g2', MAR_1, 1000, null),
+      adjusted('a2', MAR_1, 6000),
+    ])
+      .when(useCredits('u1', MAR_2, 'sms', 15))
+      .then([
+        used('u1', MAR_2, 'sms', 15, 15_000, [
+          draw('g1', 3000),
+          draw('g2', 1000),
+          draw('a1', 4000),
+          draw('a2', 6000),
+          draw('p1', 1000),
+        ]),
+      ]);
+    expect(after.lots.map((lot) => [lot.lotId, lot.remainingMillicredits])).toEqual([
+      ['lot-p1', 4000],
+      ['lot-p2', 2000],
+    ]);
+  });
+
+  it('burns the older of two lots expiring at the same instant first', () => {
+    given([granted('g-old', MAR_1, 1000, APR_1), granted('g-new', MAR_2, 1000, APR_1)])
+      .when(useCredits('u1', MAR_3, 'sms', 1))
+      .then([used('u1', MAR_3, 'sms', 1, 1000, [draw('g-old', 1000)])]);
+  });
+
+  it('orders lots by expiry, then source, then creation', () => {
+    const lot = (lotId: string, source: Lot['source'], expiresAt: string | null, sequence: number): Lot => ({
+      lotId,
+      source,
+      remainingMillicredits: 1,
+      expiresAt,
+      sequence,
+    });
+    const lots = [
+      lot('purchase-0', 'purchase', null, 0),
+      lot('adjustment-1', 'adjustment', null, 1),
+      lot('grant-june-2', 'grant', JUN_1, 2),
+      lot('grant-3', 'grant', null, 3),
+      lot('grant-april-4', 'grant', APR_1, 4),
+      lot('purchase-5', 'purchase', null, 5),
+      lot('grant-april-6', 'grant', APR_1, 6),
+      lot('adjustment-7', 'adjustment', null, 7),
+    ];
+    expect([...lots].sort(burnOrder).map((entry) => entry.lotId)).toEqual([
+      'grant-april-4',
+      'grant-april-6',
+      'grant-june-2',
+      'grant-3',
+      'adjustment-1',
+      'adjustment-7',
+      'purchase-0',
+      'purchase-5',
+    ]);
+  });
+});
+
+describe('GrantCredits', () => {
+  it('adds a granted lot with its expiry', () => {
+    const after = given([])
+      .when(grantCredits('g1', MAR_1, 5000, APR_1))
+      .then([
+        {
+          type: 'CreditsGranted',
+          schemaVersion: 1,
+          data: {
+            accountId: 'acc-1',
+            commandId: 'g1',
+            requestHash: 'hash-g1',
+            occurredAt: MAR_1,
+            lotId: 'lot-g1',
+            creditsMillicredits: 5000,
+            reason: 'promotion',
+            expiresAt: APR_1,
+            grantedBy: 'admin-1',
+          },
+        },
+      ]);
+    expect(after.lots).toEqual([{ lotId: 'lot-g1', source: 'grant', remainingMillicredits: 5000, expiresAt: APR_1, sequence: 0 }]);
+    expect(after.totalGrantedMillicredits).toBe(5000);
+    expect(after.totalPurchasedMillicredits).toBe(0);
+    expect(after.balanceMillicredits).toBe(5000);
+  });
+
+  it('adds a lot that never expires', () => {
+    const after = given([purchased('p1', MAR_1, 1000)])
+      .when(grantCredits('g1', MAR_2, 2500, null))
+      .then([granted('g1', MAR_2, 2500, null)]);
+    expect(after.lots[1]).toEqual({ lotId: 'lot-g1', source: 'grant', remainingMillicredits: 2500, expiresAt: null, sequence: 1 });
+  });
+
+  it('accepts an expiry one millisecond ahead', () => {
+    const soon = plusMs(MAR_1, 1);
+    given([]).when(grantCredits('g1', MAR_1, 5000, soon)).then([granted('g1', MAR_1, 5000, soon)]);
+  });
+
+  it.each([
+    ['at now', MAR_2],
+    ['in the past', MAR_1],
+  ])('is refused with invalid_expiry for an expiry %s', (_, expiresAt) => {
+    const error = given([]).when(grantCredits('g1', MAR_2, 5000, expiresAt)).thenRejected('invalid_expiry');
+    expect(error).toEqual({ code: 'invalid_expiry', expiresAt, now: MAR_2 });
+  });
+
+  it('is refused with amount_out_of_range when the balance would leave the safe-integer range', () => {
+    const history = [granted('g0', MAR_1, MAX - 999, null)];
+    given(history).when(grantCredits('g1', MAR_2, 1000, null)).thenRejected('amount_out_of_range');
+    given(history).when(grantCredits('g1', MAR_2, 999, null)).then([granted('g1', MAR_2, 999, null)]);
+  });
+
+  it('refuses invalid_expiry before amount_out_of_range', () => {
+    given([granted('g0', MAR_1, MAX, null)]).when(grantCredits('g1', MAR_2, 1000, MAR_1)).thenRejected('invalid_expiry');
+  });
+
+  it.each([0, -5, 1.5, MAX + 1])('crashes on %d millicredits', (millicredits) => {
+    given([]).when(grantCredits('g1', MAR_1, millicredits, null)).thenCrashes();
+  });
+});
+
+describe('AdjustCredits', () => {
+  it('credits a positive correction as an adjustment lot, outside purchases and grants', () => {
+    const after = given([purchased('p1', MAR_1, 1000)])
+      .when(adjustCredits('a1', MAR_2, 2500))
+      .then([
+        {
+          type: 'CreditsAdjusted',
+          schemaVersion: 1,
+          data: {
+            accountId: 'acc-1',
+            commandId: 'a1',
+            requestHash: 'hash-a1',
+            occurredAt: MAR_2,
+            adjustmentId: 'lot-a1',
+            creditsMillicredits: 2500,
+            reason: 'correction',
+            adjustedBy: 'admin-1',
+            draws: [],
+          },
+        },
+      ]);
+    expect(after.balanceMillicredits).toBe(3500);
+    expect(after.lots[1]).toEqual({ lotId: 'lot-a1', source: 'adjustment', remainingMillicredits: 2500, expiresAt: null, sequence: 1 });
+    expect([after.totalPurchasedMillicredits, after.totalGrantedMillicredits, after.totalUsedMillicredits]).toEqual([1000, 0, 0]);
+  });
+
+  it('debits a negative correction from the lots in burn order, expired lots included', () => {
+    const after = given([purchased('p1', MAR_1, 10_000), granted('g1', MAR_1, 3000, APR_1)])
+      .when(adjustCredits('a1', JUN_1, -4000))
+      .then([adjusted('a1', JUN_1, -4000, [draw('g1', 3000), draw('p1', 1000)])]);
+    expect(after.balanceMillicredits).toBe(9000);
+    expect(after.lots.map((lot) => [lot.lotId, lot.remainingMillicredits])).toEqual([['lot-p1', 9000]]);
+    expect(after.totalUsedMillicredits).toBe(0);
+  });
+
+  it('may debit the whole balance', () => {
+    const after = given([purchased('p1', MAR_1, 1000)])
+      .when(adjustCredits('a1', MAR_2, -1000))
+      .then([adjusted('a1', MAR_2, -1000, [draw('p1', 1000)])]);
+    expect(after.balanceMillicredits).toBe(0);
+    expect(after.lots).toEqual([]);
+  });
+
+  it('is refused with insufficient_credits when the debit exceeds the balance', () => {
+    given([purchased('p1', MAR_1, 1000), granted('g1', MAR_1, 3000, APR_1)])
+      .when(adjustCredits('a1', JUN_1, -5000))
+      .thenRejected('insufficient_credits', { requiredMillicredits: 5000, availableMillicredits: 4000 });
+  });
+
+  it('is refused with amount_out_of_range when a credit would leave the safe-integer range', () => {
+    const history = [adjusted('a0', MAR_1, MAX - 1)];
+    given(history).when(adjustCredits('a1', MAR_2, 2)).thenRejected('amount_out_of_range');
+    given(history).when(adjustCredits('a1', MAR_2, 1)).then([adjusted('a1', MAR_2, 1)]);
+  });
+
+  it('refuses a huge debit as insufficient_credits, as it does on an empty account', () => {
+    // A debit lowers the balance and touches no running total: nothing can leave the range.
+    given([]).when(adjustCredits('a1', MAR_2, -MAX)).thenRejected('insufficient_credits', {
+      requiredMillicredits: MAX,
+      availableMillicredits: 0,
+    });
+    given([purchased('p1', MAR_1, 1000)]).when(adjustCredits('a1', MAR_2, -MAX)).thenRejected('insufficient_credits', {
+      requiredMillicredits: MAX,
+      availableMillicredits: 1000,
+    });
+  });
+
+  it.each([0, 0.5, -0.5, MAX + 1])('crashes on an adjustment of %d', (millicredits) => {
+    given([purchased('p1', MAR_1, 1000)]).when(adjustCredits('a1', MAR_2, millicredits)).thenCrashes();
+  });
+});
+
+describe('RecordPurchase', () => {
+  it('adds a purchased lot that never expires', () => {
+    const after = given([])
+      .when(recordPurchase('cs_1', MAR_1, 100_000, { packageId: 'starter', priceCents: 1000, currency: 'usd' }))
+      .then([
+        {
+          type: 'CreditsPurchased',
+          schemaVersion: 1,
+          data: {
+            accountId: 'acc-1',
+            commandId: 'cs_1',
+            requestHash: 'hash-cs_1',
+            occurredAt: MAR_1,
+            lotId: 'lot-cs_1',
+            packageId: 'starter',
+            creditsMillicredits: 100_000,
+            priceCents: 1000,
+            currency: 'usd',
+            paymentReference: 'cs_cs_1',
+          },
+        },
+      ]);
+    expect(after.lots).toEqual([{ lotId: 'lot-cs_1', source: 'purchase', remainingMillicredits: 100_000, expiresAt: null, sequence: 0 }]);
+    expect(after.totalPurchasedMillicredits).toBe(100_000);
+    expect(after.balanceMillicredits).toBe(100_000);
+  });
+
+  it('is refused with amount_out_of_range when the balance would leave the safe-integer range', () => {
+    const history = [purchased('p0', MAR_1, MAX - 1000)];
+    given(history).when(recordPurchase('p1', MAR_2, 1001)).thenRejected('amount_out_of_range');
+    given(history).when(recordPurchase('p1', MAR_2, 1000)).then([purchased('p1', MAR_2, 1000)]);
+  });
+
+  it.each([
+    ['no credits', { creditsMillicredits: 0 }],
+    ['fractional credits', { creditsMillicredits: 0.5 }],
+    ['a negative price', { priceCents: -1 }],
+    ['a fractional price', { priceCents: 9.99 }],
+  ])('crashes on %s', (_, overrides) => {
+    given([]).when(recordPurchase('p1', MAR_1, 1000, overrides)).thenCrashes();
+  });
+});
+
+describe('idempotency', () => {
+  const AN_HOUR_LATER = plusMs(MAR_1, 3_600_000);
+  const p0 = purchased('p0', MAR_1, 100_000);
+  const cases: ReadonlyArray<readonly [string, (now: string) => AccountCommand, AccountEvent, number]> = [
+    ['UseCredits', (now) => useCredits('c1', now, 'sms', 2), used('c1', MAR_1, 'sms', 2, 2000, [draw('p0', 2000)]), 98_000],
+    ['GrantCredits', (now) => grantCredits('c1', now, 5000, JUN_1), granted('c1', MAR_1, 5000, JUN_1), 105_000],
+    ['AdjustCredits +', (now) => adjustCredits('c1', now, 700), adjusted('c1', MAR_1, 700), 100_700],
+    ['AdjustCredits −', (now) => adjustCredits('c1', now, -700), adjusted('c1', MAR_1, -700, [draw('p0', 700)]), 99_300],
+    ['RecordPurchase', (now) => recordPurchase('c1', now, 5000), purchased('c1', MAR_1, 5000), 105_000],
+  ];
+
+  it.each(cases)('%s repeated with the same hash is replayed with its recorded outcome', (_, command, event, balanceAfter) => {
+    given([p0]).when(command(MAR_1)).then([event]);
+    const record = given([p0, event, granted('g9', plusMs(MAR_1, 60_000), 1000, null)])
+      .when(command(AN_HOUR_LATER))
+      .thenReplayed();
+    expect(record).toEqual({
+      commandId: 'c1',
+      requestHash: 'hash-c1',
+      recordedAt: MAR_1,
+      event,
+      balanceAfterMillicredits: balanceAfter,
+      availableAfterMillicredits: balanceAfter,
+      position: 2,
+    });
+  });
+
+  it.each(cases)('%s repeated with another hash is refused with idempotency_key_reused', (_, command, event) => {
+    given([p0, event])
+      .when({ ...command(AN_HOUR_LATER), requestHash: 'hash-other' })
+      .thenRejected('idempotency_key_reused');
+  });
+
+  it('replays a spend even when it would now be refused', () => {
+    given([purchased('p0', MAR_1, 2000), used('c1', MAR_1, 'sms', 2, 2000, [draw('p0', 2000)])])
+      .when(useCredits('c1', AN_HOUR_LATER, 'sms', 2))
+      .thenReplayed();
+  });
+
+  it('refuses a reused key before any other refusal', () => {
+    const history = [p0, granted('c1', MAR_1, 5000, APR_1), used('c2', MAR_1, 'sms', 1, 1000, [draw('p0', 1000)])];
+    given(history).when(grantCredits('c1', AN_HOUR_LATER, MAX, MAR_1, { requestHash: 'x' })).thenRejected('idempotency_key_reused');
+    given(history).when(useCredits('c2', AN_HOUR_LATER, 'gpt-4', MAX, { requestHash: 'x' })).thenRejected('idempotency_key_reused');
+  });
+
+  describe('retention window', () => {
+    const history = [p0, used('c1', MAR_1, 'sms', 2, 2000, [draw('p0', 2000)])];
+    const edge = plusMs(MAR_1, RETENTION_MS);
+    const past = plusMs(MAR_1, RETENTION_MS + 1);
+
+    it('replays a repeat at the last instant of the window', () => {
+      given(history).when(useCredits('c1', edge, 'sms', 2)).thenReplayed();
+    });
+
+    it('treats a repeat after the window as a new command', () => {
+      given(history)
+        .when(useCredits('c1', past, 'sms', 2))
+        .then([used('c1', past, 'sms', 2, 2000, [draw('p0', 2000)])]);
+    });
+
+    it('accepts another hash after the window', () => {
+      const event = used('c1', past, 'sms', 3, 3000, [draw('p0', 3000)]);
+      const expected = { ...event, data: { ...event.data, requestHash: 'hash-new' } };
+      given(history)
+        .when(useCredits('c1', past, 'sms', 3, { requestHash: 'hash-new' }))
+        .then([expected]);
+    });
+
+    it('forgets a command once a later event is past its window', () => {
+      const pruned = given([...history, granted('g1', MAR_3, 1000, null)]);
+      expect(pruned.state.commands.has('c1')).toBe(false);
+      pruned
+        .when(useCredits('c1', MAR_3, 'sms', 2))
+        .then([used('c1', MAR_3, 'sms', 2, 2000, [draw('g1', 1000), draw('p0', 1000)])]);
+    });
+  });
+
+  it('keeps no record of a refused command: its retry is decided afresh', () => {
+    const command = useCredits('c1', MAR_2, 'sms', 1);
+    given([]).when(command).thenRejected('insufficient_credits', { requiredMillicredits: 1000, availableMillicredits: 0 });
+    given([purchased('p1', MAR_2, 1000)]).when(command).then([used('c1', MAR_2, 'sms', 1, 1000, [draw('p1', 1000)])]);
+  });
+});
+
+describe('running totals stay safe integers', () => {
+  const BIG = 2 ** 52 - 1;
+
+  it.each([
+    [
+      'purchases and grants',
+      [
+        purchased('p1', MAR_1, BIG),
+        used('u1', MAR_1, 'metered', BIG, BIG, [draw('p1', BIG)], METERED),
+        granted('g1', MAR_1, BIG, null),
+        used('u2', MAR_1, 'metered', BIG, BIG, [draw('g1', BIG)], METERED),
+        purchased('p2', MAR_1, BIG),
+      ],
+      BIG,
+    ],
+    [
+      'adjustments',
+      [adjusted('a1', MAR_1, MAX), used('u1', MAR_1, 'metered', MAX, MAX, [draw('a1', MAX)], METERED), adjusted('a2', MAR_1, 1)],
+      1,
+    ],
+  ] as const)(
+    'refuses a spend that would take totalUsed past MAX_SAFE_INTEGER after %s, rather than accept an event evolve cannot apply',
+    (_, history, quantity) => {
+      given(history).when(meter('u9', MAR_2, quantity)).thenRejected('amount_out_of_range');
+    },
+  );
+
+  it('decides against the state it is given, leaving it untouched', () => {
+    const { state } = given([purchased('p1', MAR_1, 5000)]);
+    const snapshot = structuredClone(state);
+    decide(useCredits('u1', MAR_2, 'sms', 2), state, DEFAULT_OPTIONS);
+    expect(state).toEqual(snapshot);
+  });
+});
