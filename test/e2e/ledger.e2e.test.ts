@@ -1,7 +1,9 @@
 import request from 'supertest';
 import { countEvents, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 
-describe.each(storageTargets())('ledger over HTTP on %s', (_name, makeStorage) => {
+describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) => {
+  // PGlite is one process's embedded database: a second instance needs a real server.
+  const itWithTwoInstances = name === 'postgres' ? it : it.skip;
   let storage: LedgerStorage;
   let ledger: RunningLedger;
   let admin: string;
@@ -54,6 +56,28 @@ describe.each(storageTargets())('ledger over HTTP on %s', (_name, makeStorage) =
     expect(statuses.filter((status) => status === 200)).toHaveLength(20);
     expect(statuses.filter((status) => status === 402)).toHaveLength(30);
     expect(await balanceOf(bob)).toMatchObject({ balance: '0.000', available: '0.000', totalUsed: '20.000' });
+  });
+
+  itWithTwoInstances('keeps two service instances on one store correct: conflicts are retried, never double-spent', async () => {
+    const second = await startLedger(storage);
+    try {
+      const ivan = await tokenFor('ivan');
+      await grant('ivan', '20').expect(201);
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, index) =>
+          request(index % 2 === 0 ? ledger.baseUrl : second.baseUrl)
+            .post('/api/credits/use')
+            .set('Authorization', `Bearer ${ivan}`)
+            .send({ service: 'sms', quantity: 1 }),
+        ),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      expect(statuses.filter((status) => status === 200)).toHaveLength(20);
+      expect(statuses.filter((status) => status === 402)).toHaveLength(20);
+      expect(await balanceOf(ivan)).toMatchObject({ balance: '0.000', totalUsed: '20.000' });
+    } finally {
+      await second.stop();
+    }
   });
 
   it('replays the same Idempotency-Key byte for byte and refuses it with another body', async () => {

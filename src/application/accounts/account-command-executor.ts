@@ -9,6 +9,10 @@ import { positionNumber } from './account-event-codec';
 import { AccountRepository } from './account-repository';
 import { KeyedQueue } from './keyed-queue';
 
+const MAX_BACKOFF_MS = 100;
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
   | { readonly status: 'rejected'; readonly error: LedgerError };
@@ -42,6 +46,8 @@ export class AccountCommandExecutor {
         return await this.attempt(command);
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
+        // Another process wrote the account: back off a random while so the two stop colliding.
+        await delay(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
       }
     }
     throw new ConcurrencyExhaustedError(`account ${command.accountId}: ${this.settings.maxAppendAttempts} conflicting attempts`);
