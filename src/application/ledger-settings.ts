@@ -10,6 +10,8 @@ export interface LedgerSettings {
   readonly maxAppendAttempts: number;
   /** Events read per page while loading a stream. */
   readonly streamPageSize: number;
+  /** How long a query with `minPosition` waits for its read model before answering 503. */
+  readonly readYourWritesTimeoutMs: number;
 }
 
 export const LEDGER_SETTINGS = Symbol('LedgerSettings');

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { AccountCommandExecutor } from '../application/accounts/account-command-executor';
@@ -9,6 +9,16 @@ import { CatalogService } from '../application/catalog/catalog.service';
 import { CLOCK, ID_GENERATOR } from '../application/clock.port';
 import { EVENT_STORE, type EventStore } from '../application/event-store.port';
 import { GetBalanceHandler } from '../application/get-balance/get-balance.handler';
+import { GetTransactionsHandler } from '../application/get-transactions/get-transactions.handler';
+import { GetUsageAnalyticsHandler } from '../application/get-usage-analytics/get-usage-analytics.handler';
+import { GetUsageHandler } from '../application/get-usage/get-usage.handler';
+import { PROJECTION_PROGRESS, READ_MODELS } from '../application/read-models.port';
+import { CheckpointProgress } from '../projections/projection-progress';
+import { DEFAULT_RUNNER_OPTIONS } from '../projections/projection-runner';
+import { PROJECTIONS } from '../projections/projections.registry';
+import { ProjectionsHost } from '../projections/projections-host';
+import { PostgresReadModels } from '../projections/postgres-read-models';
+import { AnalyticsController } from './http/analytics.controller';
 import { GrantCreditsHandler } from '../application/grant-credits/grant-credits.handler';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../application/ledger-settings';
 import { RecordPurchaseHandler } from '../application/record-purchase/record-purchase.handler';
@@ -25,7 +35,7 @@ import { CreditsController } from './http/credits.controller';
 import { HealthController } from './http/health.controller';
 import { PgliteSqlClient, PgSqlClient, type SqlClient } from './postgres/sql-client';
 import { systemClock, uuidGenerator } from './system-clock';
-import { APP_CONFIG, SQL_CLIENT } from './tokens';
+import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 
 const MAX_APPEND_ATTEMPTS = 8;
 const STREAM_PAGE_SIZE = 1000;
@@ -38,6 +48,7 @@ export const ledgerSettings = (config: AppConfig): LedgerSettings => {
     packages: loadPackages(catalogDir),
     maxAppendAttempts: MAX_APPEND_ATTEMPTS,
     streamPageSize: STREAM_PAGE_SIZE,
+    readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
   };
 };
 
@@ -51,18 +62,30 @@ const openEventStore = (config: AppConfig, sql: SqlClient): Promise<EventStore> 
     ? PostgresEventStore.open(sql)
     : Promise.resolve(EventStoreDbEventStore.connect(config.eventStoreConnectionString));
 
-/** Closes the stores when the application shuts down (SIGTERM, app.close()). */
-class ResourceCloser implements OnApplicationShutdown {
+/**
+ * Starts the projections with the application (unless they run in their own process)
+ * and on shutdown (SIGTERM, app.close()) stops them before it closes the stores.
+ */
+class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(PROJECTIONS_HOST) private readonly projections: ProjectionsHost,
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(SQL_CLIENT) private readonly sql: SqlClient,
   ) {}
 
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.runProjections) await this.projections.start();
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    await this.projections.stop();
     await this.events.close();
     await this.sql.close();
   }
 }
+
+const projectionLogger = new Logger('projections');
 
 @Module({})
 export class LedgerModule {
@@ -70,7 +93,7 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [CreditsController, AdminController, HealthController],
+      controllers: [CreditsController, AdminController, AnalyticsController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
@@ -81,7 +104,18 @@ export class LedgerModule {
         { provide: JwtVerifier, useValue: JwtVerifier.fromConfig(config.auth) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
-        ResourceCloser,
+        {
+          provide: PROJECTIONS_HOST,
+          useFactory: (sql: SqlClient, events: EventStore) =>
+            new ProjectionsHost(sql, events, PROJECTIONS, {
+              ...DEFAULT_RUNNER_OPTIONS,
+              onError: (name, error) => projectionLogger.error(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+            }),
+          inject: [SQL_CLIENT, EVENT_STORE],
+        },
+        { provide: READ_MODELS, useFactory: (sql: SqlClient) => new PostgresReadModels(sql), inject: [SQL_CLIENT] },
+        { provide: PROJECTION_PROGRESS, useFactory: (sql: SqlClient) => new CheckpointProgress(sql), inject: [SQL_CLIENT] },
+        LedgerLifecycle,
         CatalogService,
         AccountRepository,
         AccountCommandExecutor,
@@ -90,6 +124,9 @@ export class LedgerModule {
         AdjustCreditsHandler,
         RecordPurchaseHandler,
         GetBalanceHandler,
+        GetTransactionsHandler,
+        GetUsageHandler,
+        GetUsageAnalyticsHandler,
       ],
     };
   }

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { countEvents, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
+import { countEvents, headPosition, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 
 describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) => {
   // PGlite is one process's embedded database: a second instance needs a real server.
@@ -24,8 +24,9 @@ describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) =>
     http().post(`/api/admin/accounts/${accountId}/grants`).set('Authorization', `Bearer ${admin}`).send({ credits, reason: 'test' });
   const spend = (token: string, body: object) =>
     http().post('/api/credits/use').set('Authorization', `Bearer ${token}`).send(body);
+  /** The balance once the read model has applied everything appended so far. */
   const balanceOf = async (token: string) =>
-    (await http().get('/api/credits/balance').set('Authorization', `Bearer ${token}`).expect(200)).body;
+    (await http().get(`/api/credits/balance?minPosition=${await headPosition(ledger.sql)}`).set('Authorization', `Bearer ${token}`).expect(200)).body;
 
   it('grants 100, charges gpt-4 × 1500 tokens 90 credits, and refuses 11 more with 402 and no event', async () => {
     const alice = await tokenFor('alice');
@@ -163,7 +164,10 @@ describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) =>
     await spend(service, { service: 'ai_response', quantity: 2 }).expect(400);
     const used = await spend(service, { service: 'ai_response', quantity: 2, accountId: 'frank' }).expect(200);
     expect(used.body.charged).toBe('4.000');
-    const seen = await http().get('/api/credits/balance?accountId=frank').set('Authorization', `Bearer ${auditor}`).expect(200);
+    const seen = await http()
+      .get(`/api/credits/balance?accountId=frank&minPosition=${used.body.position}`)
+      .set('Authorization', `Bearer ${auditor}`)
+      .expect(200);
     expect(seen.body).toMatchObject({ accountId: 'frank', balance: '6.000', totalGranted: '10.000', totalUsed: '4.000' });
   });
 

@@ -79,3 +79,8 @@ export const countEvents = async (sql: SqlClient): Promise<number> => {
   const [row] = await sql.query<{ count: string }>('SELECT count(*)::text AS count FROM ledger_events');
   return Number(row?.count ?? 'NaN');
 };
+
+export const headPosition = async (sql: SqlClient): Promise<number> => {
+  const [row] = await sql.query<{ position: string }>('SELECT coalesce(max(position), 0)::text AS position FROM ledger_events');
+  return Number(row?.position ?? 0);
+};

@@ -1,18 +1,22 @@
 import { Inject } from '@nestjs/common';
 import { QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
-import { AccountRepository } from '../accounts/account-repository';
 import { CLOCK, type Clock } from '../clock.port';
-import { GetBalanceQuery, type AccountBalanceView } from './get-balance.query';
+import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
+import { PROJECTION_PROGRESS, READ_MODELS, type BalanceView, type ProjectionProgress, type ReadModels } from '../read-models.port';
+import { awaitPosition } from '../read-your-writes';
+import { GetBalanceQuery } from './get-balance.query';
 
 @QueryHandler(GetBalanceQuery)
-export class GetBalanceHandler implements IQueryHandler<GetBalanceQuery, AccountBalanceView> {
+export class GetBalanceHandler implements IQueryHandler<GetBalanceQuery, BalanceView & { readonly asOf: string }> {
   constructor(
-    private readonly accounts: AccountRepository,
+    @Inject(READ_MODELS) private readonly readModels: ReadModels,
+    @Inject(PROJECTION_PROGRESS) private readonly progress: ProjectionProgress,
+    @Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async execute({ accountId }: GetBalanceQuery): Promise<AccountBalanceView> {
-    const { state, position } = await this.accounts.load(accountId);
-    return { accountId, state, position, asOf: this.clock.now().toISOString() };
+  async execute({ accountId, minPosition }: GetBalanceQuery) {
+    await awaitPosition(this.progress, ['balances'], minPosition, this.settings.readYourWritesTimeoutMs);
+    return { ...(await this.readModels.balance(accountId)), asOf: this.clock.now().toISOString() };
   }
 }

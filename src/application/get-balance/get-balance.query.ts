@@ -1,16 +1,11 @@
 import { Query } from '@nestjs/cqrs';
-import type { AccountState } from '../../domain/account.state';
+import type { BalanceView } from '../read-models.port';
 
-export interface AccountBalanceView {
-  readonly accountId: string;
-  readonly state: AccountState;
-  readonly position: number;
-  readonly asOf: string;
-}
-
-/** The balance from the write model; the read-side issue moves it onto a projection. */
-export class GetBalanceQuery extends Query<AccountBalanceView> {
-  constructor(readonly accountId: string) {
+export class GetBalanceQuery extends Query<BalanceView & { readonly asOf: string }> {
+  constructor(
+    readonly accountId: string,
+    readonly minPosition: number | undefined,
+  ) {
     super();
   }
 }

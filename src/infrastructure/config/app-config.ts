@@ -18,6 +18,9 @@ export interface AppConfig {
   readonly idempotencyRetentionHours: number;
   readonly bodyLimitBytes: number;
   readonly catalogDir: string | undefined;
+  readonly readYourWritesTimeoutMs: number;
+  /** Run the projections inside this process (default), or leave them to `npm run projections`. */
+  readonly runProjections: boolean;
 }
 
 /** Every bad variable, one line each: the service refuses to start on any of them. */
@@ -44,6 +47,13 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     }
     return value;
   };
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (raw === 'true' || raw === 'false') return raw === 'true';
+    problems.push(`${name}=${JSON.stringify(raw)}: expected true or false`);
+    return fallback;
+  };
   const optional = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
 
   const databaseUrl = optional('DATABASE_URL');
@@ -65,6 +75,8 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     idempotencyRetentionHours: integer('IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 365),
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     catalogDir: optional('CATALOG_DIR'),
+    readYourWritesTimeoutMs: integer('READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
+    runProjections: flag('RUN_PROJECTIONS', true),
     auth: authConfig(env, production, dataDir, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);

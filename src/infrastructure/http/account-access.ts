@@ -1,13 +1,13 @@
 import type { Principal, Role } from '../auth/principal';
 import { ApiError, validationFailed } from './api-error';
 
-export type Access = 'read' | 'spend' | 'administer';
+export type Access = 'read' | 'spend' | 'administer' | 'analytics';
 
 const ALLOWED: Readonly<Record<Role, readonly Access[]>> = {
   user: ['read', 'spend'],
   service: ['read', 'spend'],
-  admin: ['read', 'spend', 'administer'],
-  auditor: ['read'],
+  admin: ['read', 'spend', 'administer', 'analytics'],
+  auditor: ['read', 'analytics'],
 };
 
 /** Roles that act for any account and so must name it. */

@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ConcurrencyExhaustedError } from '../../application/accounts/account-command-executor';
+import { ReadModelBehindError } from '../../application/read-your-writes';
 import { ApiError, fromLedgerError, validationFailed } from './api-error';
 import { LedgerRejection } from './ledger-rejection';
 
@@ -24,6 +25,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (exception instanceof LedgerRejection) return fromLedgerError(exception.error);
     if (exception instanceof ConcurrencyExhaustedError) {
       return new ApiError('unavailable', 'the account is busy with concurrent writes; retry', { retryable: true });
+    }
+    if (exception instanceof ReadModelBehindError) {
+      return new ApiError('unavailable', exception.message, { retryable: true, minPosition: exception.position });
     }
     if (exception instanceof HttpException) return fromHttpStatus(exception.getStatus(), exception.message);
     const status = statusCodeOf(exception);

@@ -12,8 +12,27 @@ import { resolveAccount } from './account-access';
 import { validationFailed } from './api-error';
 import { answer } from './command-answer';
 import { commandIdentity } from './idempotency';
-import { balanceResponse, packagesResponse, pricingResponse, useCreditsResponse } from './responses';
-import { accountIdSchema, metadataSchema, parseOrThrow, quantitySchema } from './validation';
+import {
+  balanceResponse,
+  decodeCursor,
+  packagesResponse,
+  pricingResponse,
+  transactionsResponse,
+  usageResponse,
+  useCreditsResponse,
+} from './responses';
+import { TRANSACTION_TYPES } from '../../projections/transactions.projection';
+import { GetTransactionsQuery } from '../../application/get-transactions/get-transactions.query';
+import { GetUsageQuery } from '../../application/get-usage/get-usage.query';
+import { usageRange } from './usage-range';
+import {
+  accountIdSchema,
+  daySchema,
+  metadataSchema,
+  minPositionSchema,
+  parseOrThrow,
+  quantitySchema,
+} from './validation';
 
 const useCreditsBody = z.strictObject({
   service: z.string().min(1).max(64),
@@ -22,10 +41,22 @@ const useCreditsBody = z.strictObject({
   metadata: metadataSchema.optional(),
 });
 
-/** Every GET accepts minPosition (read-your-writes); the write model is always current. */
-const minPosition = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional();
-const balanceQuery = z.strictObject({ accountId: accountIdSchema.optional(), minPosition });
-const catalogQuery = z.strictObject({ minPosition });
+const balanceQuery = z.strictObject({ accountId: accountIdSchema.optional(), minPosition: minPositionSchema });
+const catalogQuery = z.strictObject({ minPosition: minPositionSchema });
+const transactionsQuery = z.strictObject({
+  accountId: accountIdSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(100).optional(),
+  type: z.enum(TRANSACTION_TYPES).optional(),
+  minPosition: minPositionSchema,
+});
+const usageQuery = z.strictObject({
+  accountId: accountIdSchema.optional(),
+  from: daySchema.optional(),
+  to: daySchema.optional(),
+  groupBy: z.enum(['service', 'day']).default('service'),
+  minPosition: minPositionSchema,
+});
 
 @Controller('api/credits')
 export class CreditsController {
@@ -60,7 +91,30 @@ export class CreditsController {
   async balance(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     const input = parseOrThrow(balanceQuery, query, 'query');
     const accountId = resolveAccount(principal, input.accountId, 'read');
-    return balanceResponse(await this.queries.execute(new GetBalanceQuery(accountId)));
+    return balanceResponse(await this.queries.execute(new GetBalanceQuery(accountId, input.minPosition)));
+  }
+
+  @Get('transactions')
+  async transactions(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
+    const input = parseOrThrow(transactionsQuery, query, 'query');
+    const accountId = resolveAccount(principal, input.accountId, 'read');
+    const beforeSequence = input.cursor === undefined ? null : decodeCursor(input.cursor);
+    if (beforeSequence === null && input.cursor !== undefined) {
+      throw validationFailed([{ field: 'query.cursor', problem: 'is not a cursor this API returned' }]);
+    }
+    const page = await this.queries.execute(
+      new GetTransactionsQuery({ accountId, limit: input.limit, beforeSequence, type: input.type ?? null }, input.minPosition),
+    );
+    return transactionsResponse(page);
+  }
+
+  @Get('usage')
+  async usage(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
+    const input = parseOrThrow(usageQuery, query, 'query');
+    const accountId = resolveAccount(principal, input.accountId, 'read');
+    const range = usageRange(input.from, input.to, this.clock.now());
+    const totals = await this.queries.execute(new GetUsageQuery(accountId, range, input.groupBy, input.minPosition));
+    return usageResponse(accountId, range, input.groupBy, totals);
   }
 
   @Get('pricing')

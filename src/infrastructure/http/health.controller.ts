@@ -3,7 +3,8 @@ import type { FastifyReply } from 'fastify';
 import { EVENT_STORE, type EventStore } from '../../application/event-store.port';
 import { PublicRoute } from '../auth/auth.guard';
 import type { SqlClient } from '../postgres/sql-client';
-import { SQL_CLIENT } from '../tokens';
+import type { ProjectionsHost } from '../../projections/projections-host';
+import { PROJECTIONS_HOST, SQL_CLIENT } from '../tokens';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -14,6 +15,7 @@ export class HealthController {
   constructor(
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(SQL_CLIENT) private readonly sql: SqlClient,
+    @Inject(PROJECTIONS_HOST) private readonly projections: ProjectionsHost,
   ) {}
 
   @Get()
@@ -24,9 +26,9 @@ export class HealthController {
       check(() => this.sql.query('SELECT 1')),
     ]);
     const healthy = eventStore === 'ok' && readModel === 'ok';
+    const projectionLag = healthy ? await this.projections.lag(new Date()).catch(() => null) : null;
     void reply.status(healthy ? 200 : 503);
-    // Projections arrive with the read side; until then there is no lag to report.
-    return { status: healthy ? 'ok' : 'unavailable', eventStore, readModel, projectionLag: {} };
+    return { status: healthy ? 'ok' : 'unavailable', eventStore, readModel, projectionLag };
   }
 }
 

@@ -1,7 +1,7 @@
-import type { AccountBalanceView } from '../../application/get-balance/get-balance.query';
+import type { TransactionPage } from '../../application/get-transactions/get-transactions.query';
+import type { BalanceView, TransactionView, UsageAnalytics, UsageTotal } from '../../application/read-models.port';
 import type { AccountEvent } from '../../domain/account.events';
 import type { CommandRecord } from '../../domain/account.state';
-import { availableMillicredits } from '../../domain/account.state';
 import type { CreditPackage } from '../../domain/credit-package';
 import { formatCredits } from '../../domain/money';
 import type { RateCard } from '../../domain/rate-card';
@@ -57,29 +57,84 @@ export const adjustmentResponse = (record: CommandRecord) => {
   };
 };
 
-export const balanceResponse = ({ accountId, state, position, asOf }: AccountBalanceView) => {
-  const available = availableMillicredits(state);
-  const now = Date.parse(asOf);
-  const expiringSoon = state.lots
+export const balanceResponse = (view: BalanceView & { readonly asOf: string }) => {
+  const available = view.balanceMillicredits - view.reservedMillicredits;
+  const now = Date.parse(view.asOf);
+  const expiringSoon = view.lots
     .filter((lot) => lot.expiresAt !== null && Date.parse(lot.expiresAt) > now && Date.parse(lot.expiresAt) <= now + EXPIRY_HORIZON_MS)
     .reduce((sum, lot) => sum + lot.remainingMillicredits, 0);
   return {
-    accountId,
-    balance: formatCredits(state.balanceMillicredits),
+    accountId: view.accountId,
+    balance: formatCredits(view.balanceMillicredits),
     available: formatCredits(available),
-    reserved: formatCredits(state.reservedMillicredits),
-    totalPurchased: formatCredits(state.totalPurchasedMillicredits),
-    totalGranted: formatCredits(state.totalGrantedMillicredits),
-    totalUsed: formatCredits(state.totalUsedMillicredits),
+    reserved: formatCredits(view.reservedMillicredits),
+    totalPurchased: formatCredits(view.totalPurchasedMillicredits),
+    totalGranted: formatCredits(view.totalGrantedMillicredits),
+    totalUsed: formatCredits(view.totalUsedMillicredits),
     lowBalanceThreshold: formatCredits(DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS),
     lowBalance: available < DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS,
     expiringWithin7Days: formatCredits(expiringSoon),
     // The forecast needs the spend history of the read side (the credit-lifecycle issue).
     burnRatePerHour: formatCredits(0),
     estimatedDepletionAt: null,
-    position,
+    position: view.position,
   };
 };
+
+const CURSOR_PREFIX = 'v1.';
+
+/** Page cursors are opaque to clients: the entry sequence they continue below. */
+export const encodeCursor = (sequence: number): string => Buffer.from(`${CURSOR_PREFIX}${sequence}`).toString('base64url');
+
+export const decodeCursor = (cursor: string): number | null => {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  if (!text.startsWith(CURSOR_PREFIX)) return null;
+  const sequence = Number(text.slice(CURSOR_PREFIX.length));
+  return Number.isSafeInteger(sequence) && sequence >= 0 && encodeCursor(sequence) === cursor ? sequence : null;
+};
+
+const transactionItem = (item: TransactionView) => ({
+  id: item.id,
+  type: item.type,
+  credits: formatCredits(item.creditsMillicredits),
+  balanceAfter: formatCredits(item.balanceAfterMillicredits),
+  ...(item.service === null ? {} : { service: item.service }),
+  ...(item.quantity === null ? {} : { quantity: item.quantity }),
+  description: item.description,
+  occurredAt: item.occurredAt,
+  position: item.position,
+});
+
+export const transactionsResponse = (page: TransactionPage) => ({
+  items: page.items.map(transactionItem),
+  nextCursor: page.nextBeforeSequence === null ? null : encodeCursor(page.nextBeforeSequence),
+});
+
+export const usageResponse = (
+  accountId: string,
+  range: { fromDay: string; toDay: string },
+  groupBy: 'service' | 'day',
+  totals: readonly UsageTotal[],
+) => ({
+  accountId,
+  from: range.fromDay,
+  to: range.toDay,
+  groupBy,
+  items: totals.map((total) => ({ [groupBy]: total.key, quantity: total.quantity, credits: formatCredits(total.creditsMillicredits) })),
+  totalCredits: formatCredits(totals.reduce((sum, total) => sum + total.creditsMillicredits, 0)),
+});
+
+export const usageAnalyticsResponse = (range: { fromDay: string; toDay: string }, analytics: UsageAnalytics) => ({
+  from: range.fromDay,
+  to: range.toDay,
+  byService: analytics.byService.map((total) => ({
+    service: total.key,
+    quantity: total.quantity,
+    credits: formatCredits(total.creditsMillicredits),
+    accounts: total.accounts,
+  })),
+  topAccounts: analytics.topAccounts.map((account) => ({ accountId: account.accountId, credits: formatCredits(account.creditsMillicredits) })),
+});
 
 export const pricingResponse = (card: RateCard) => ({
   version: card.version,

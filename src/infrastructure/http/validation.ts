@@ -49,3 +49,14 @@ export const reasonSchema = z.string().trim().min(1, 'is required').max(500);
 
 /** `Idempotency-Key`: 1–255 printable ASCII characters. */
 export const idempotencyKeySchema = z.string().regex(/^[\x20-\x7E]{1,255}$/, 'must be 1-255 printable ASCII characters');
+
+/** Every GET accepts minPosition (read-your-writes). */
+export const minPositionSchema = z.coerce
+  .number({ error: 'must be a non-negative integer position' })
+  .int('must be a non-negative integer position')
+  .nonnegative('must be a non-negative integer position')
+  .max(Number.MAX_SAFE_INTEGER)
+  .optional();
+
+/** A UTC day, given as YYYY-MM-DD or as an ISO date-time (its UTC day is taken). */
+export const daySchema = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((value) => new Date(value).toISOString().slice(0, 10));

@@ -27,7 +27,18 @@ export interface SqlClient extends SqlExecutor {
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Runs `work` on one dedicated session (for session-level locks); the session is discarded if work throws. */
   withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Takes a session-level advisory lock on a connection kept for it, or null when another
+   * session holds it. The lock lasts until released or until the connection dies
+   * (process killed, server restarted), when `lost` resolves.
+   */
+  tryLock(key: number): Promise<LockLease | null>;
   close(): Promise<void>;
+}
+
+export interface LockLease {
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
 }
 
 export class PgSqlClient implements SqlClient {
@@ -74,6 +85,32 @@ export class PgSqlClient implements SqlClient {
     }
   }
 
+  async tryLock(key: number): Promise<LockLease | null> {
+    const client = await this.pool.connect();
+    let acquired = false;
+    try {
+      const result = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+      acquired = result.rows[0]?.locked === true;
+    } finally {
+      if (!acquired) client.release();
+    }
+    if (!acquired) return null;
+    const lost = new Promise<void>((resolve) => {
+      client.once('error', () => resolve());
+      client.once('end', () => resolve());
+    });
+    let released = false;
+    return {
+      lost,
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Ending the connection drops the lock with it, whatever state the session is in.
+        client.release(true);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
@@ -118,6 +155,11 @@ export class PgliteSqlClient implements SqlClient {
 
   withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T> {
     return this.exclusive(() => work(pgliteExecutor(this.db)));
+  }
+
+  /** One process owns an embedded database, so its locks are always free. */
+  async tryLock(): Promise<LockLease> {
+    return { lost: new Promise<void>(() => undefined), release: async () => undefined };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,173 @@
+import type { RecordedEvent } from '../application/event-store.port';
+import type { AccountEvent, LotDraw } from '../domain/account.events';
+import { assertNever } from '../domain/account.state';
+import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
+import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
+import type { Projection, TableNamer } from './projection';
+import { createTableOnce, identifier } from './sql-helpers';
+
+export interface BalanceLot {
+  readonly lotId: string;
+  readonly remainingMillicredits: number;
+  readonly expiresAt: string | null;
+}
+
+export interface BalanceRow {
+  readonly accountId: string;
+  readonly balanceMillicredits: number;
+  readonly reservedMillicredits: number;
+  readonly totalPurchasedMillicredits: number;
+  readonly totalGrantedMillicredits: number;
+  readonly totalUsedMillicredits: number;
+  readonly lots: readonly BalanceLot[];
+  readonly lastRevision: number;
+  readonly lastPosition: number;
+  readonly updatedAt: string;
+}
+
+export const emptyBalanceRow = (accountId: string): BalanceRow => ({
+  accountId,
+  balanceMillicredits: 0,
+  reservedMillicredits: 0,
+  totalPurchasedMillicredits: 0,
+  totalGrantedMillicredits: 0,
+  totalUsedMillicredits: 0,
+  lots: [],
+  lastRevision: -1,
+  lastPosition: 0,
+  updatedAt: new Date(0).toISOString(),
+});
+
+const withLot = (row: BalanceRow, lotId: string, millicredits: number, expiresAt: string | null): BalanceRow => ({
+  ...row,
+  balanceMillicredits: row.balanceMillicredits + millicredits,
+  lots: [...row.lots, { lotId, remainingMillicredits: millicredits, expiresAt }],
+});
+
+const withDraws = (row: BalanceRow, draws: readonly LotDraw[], millicredits: number): BalanceRow => ({
+  ...row,
+  balanceMillicredits: row.balanceMillicredits - millicredits,
+  lots: row.lots
+    .map((lot) => {
+      const taken = draws.filter((draw) => draw.lotId === lot.lotId).reduce((sum, draw) => sum + draw.millicredits, 0);
+      return taken === 0 ? lot : { ...lot, remainingMillicredits: lot.remainingMillicredits - taken };
+    })
+    .filter((lot) => lot.remainingMillicredits > 0),
+});
+
+const applyEvent = (row: BalanceRow, event: AccountEvent): BalanceRow => {
+  switch (event.type) {
+    case 'CreditsPurchased': {
+      const { lotId, creditsMillicredits } = event.data;
+      return { ...withLot(row, lotId, creditsMillicredits, null), totalPurchasedMillicredits: row.totalPurchasedMillicredits + creditsMillicredits };
+    }
+    case 'CreditsGranted': {
+      const { lotId, creditsMillicredits, expiresAt } = event.data;
+      return { ...withLot(row, lotId, creditsMillicredits, expiresAt), totalGrantedMillicredits: row.totalGrantedMillicredits + creditsMillicredits };
+    }
+    case 'CreditsUsed': {
+      const { draws, chargedMillicredits } = event.data;
+      return { ...withDraws(row, draws, chargedMillicredits), totalUsedMillicredits: row.totalUsedMillicredits + chargedMillicredits };
+    }
+    case 'CreditsAdjusted': {
+      const { adjustmentId, creditsMillicredits, draws } = event.data;
+      return creditsMillicredits > 0 ? withLot(row, adjustmentId, creditsMillicredits, null) : withDraws(row, draws, -creditsMillicredits);
+    }
+    default:
+      return assertNever(event);
+  }
+};
+
+/** A balance row after one event; an event at or before the row's revision is already in it. */
+export const evolveBalanceRow = (row: BalanceRow, { event, streamRevision, position }: ProjectedEvent): BalanceRow =>
+  streamRevision <= row.lastRevision
+    ? row
+    : { ...applyEvent(row, event), lastRevision: streamRevision, lastPosition: position, updatedAt: event.data.occurredAt };
+
+interface BalanceRecord {
+  readonly account_id: string;
+  readonly balance: string;
+  readonly reserved: string;
+  readonly total_purchased: string;
+  readonly total_granted: string;
+  readonly total_used: string;
+  readonly lots: BalanceLot[];
+  readonly last_revision: string;
+  readonly last_position: string;
+  readonly updated_at: Date | string;
+}
+
+export const BALANCE_COLUMNS = `account_id, balance::text, reserved::text, total_purchased::text, total_granted::text,
+  total_used::text, lots, last_revision::text, last_position::text, updated_at`;
+
+export const toBalanceRow = (record: BalanceRecord): BalanceRow => ({
+  accountId: record.account_id,
+  balanceMillicredits: Number(record.balance),
+  reservedMillicredits: Number(record.reserved),
+  totalPurchasedMillicredits: Number(record.total_purchased),
+  totalGrantedMillicredits: Number(record.total_granted),
+  totalUsedMillicredits: Number(record.total_used),
+  lots: record.lots,
+  lastRevision: Number(record.last_revision),
+  lastPosition: Number(record.last_position),
+  updatedAt: new Date(record.updated_at).toISOString(),
+});
+
+export const readBalanceRows = async (
+  sql: SqlExecutor,
+  table: string,
+  accountIds: readonly string[],
+): Promise<Map<string, BalanceRow>> => {
+  const records = await sql.query<BalanceRecord>(
+    `SELECT ${BALANCE_COLUMNS} FROM ${identifier(table)} WHERE account_id = ANY($1::text[])`,
+    [accountIds],
+  );
+  return new Map(records.map((record) => [record.account_id, toBalanceRow(record)]));
+};
+
+export const balancesProjection: Projection = {
+  name: 'balances',
+  tables: ['balances'],
+
+  async createTables(tx: SqlExecutor, table: TableNamer) {
+    const name = identifier(table('balances'));
+    await createTableOnce(tx, name, [
+      `CREATE TABLE ${name} (
+        account_id text PRIMARY KEY,
+        balance bigint NOT NULL,
+        reserved bigint NOT NULL,
+        total_purchased bigint NOT NULL,
+        total_granted bigint NOT NULL,
+        total_used bigint NOT NULL,
+        lots jsonb NOT NULL,
+        last_revision bigint NOT NULL,
+        last_position bigint NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`,
+    ]);
+  },
+
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
+    const byAccount = groupByAccount(accountEventsOf(events));
+    if (byAccount.size === 0) return;
+    const name = table('balances');
+    const current = await readBalanceRows(tx, name, [...byAccount.keys()]);
+    const rows = [...byAccount].map(([accountId, items]) =>
+      items.reduce(evolveBalanceRow, current.get(accountId) ?? emptyBalanceRow(accountId)),
+    );
+    await tx.query(
+      `INSERT INTO ${identifier(name)} AS b
+         (account_id, balance, reserved, total_purchased, total_granted, total_used, lots, last_revision, last_position, updated_at)
+       SELECT r."accountId", r."balanceMillicredits", r."reservedMillicredits", r."totalPurchasedMillicredits",
+              r."totalGrantedMillicredits", r."totalUsedMillicredits", r.lots, r."lastRevision", r."lastPosition", r."updatedAt"
+         FROM jsonb_to_recordset($1::jsonb) AS r("accountId" text, "balanceMillicredits" bigint, "reservedMillicredits" bigint,
+              "totalPurchasedMillicredits" bigint, "totalGrantedMillicredits" bigint, "totalUsedMillicredits" bigint,
+              lots jsonb, "lastRevision" bigint, "lastPosition" bigint, "updatedAt" timestamptz)
+       ON CONFLICT (account_id) DO UPDATE SET
+         balance = excluded.balance, reserved = excluded.reserved, total_purchased = excluded.total_purchased,
+         total_granted = excluded.total_granted, total_used = excluded.total_used, lots = excluded.lots,
+         last_revision = excluded.last_revision, last_position = excluded.last_position, updated_at = excluded.updated_at`,
+      [JSON.stringify(rows)],
+    );
+  },
+};

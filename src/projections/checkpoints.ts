@@ -1,0 +1,53 @@
+import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
+
+/**
+ * Where each projection has read the log up to. A checkpoint row moves in the same
+ * transaction as the read-model writes of the batch it ends.
+ */
+export const CHECKPOINTS_TABLE = 'projection_checkpoints';
+
+export const createCheckpointsTable = (tx: SqlExecutor): Promise<readonly object[]> =>
+  tx.query(`CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (
+    name text PRIMARY KEY,
+    position bigint,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  )`);
+
+export interface Checkpoint {
+  readonly name: string;
+  /** Position of the last event applied; null before the first. */
+  readonly position: bigint | null;
+  readonly updatedAt: Date;
+}
+
+export const readCheckpoint = async (sql: SqlExecutor, name: string, lock = false): Promise<bigint | null> => {
+  const [row] = await sql.query<{ position: string | null }>(
+    `SELECT position::text AS position FROM ${CHECKPOINTS_TABLE} WHERE name = $1${lock ? ' FOR UPDATE' : ''}`,
+    [name],
+  );
+  return row?.position == null ? null : BigInt(row.position);
+};
+
+export const readCheckpoints = async (sql: SqlExecutor, names: readonly string[]): Promise<readonly Checkpoint[]> => {
+  const rows = await sql.query<{ name: string; position: string | null; updated_at: Date | string }>(
+    `SELECT name, position::text AS position, updated_at FROM ${CHECKPOINTS_TABLE} WHERE name = ANY($1::text[])`,
+    [names],
+  );
+  return names.map((name) => {
+    const row = rows.find((candidate) => candidate.name === name);
+    return {
+      name,
+      position: row?.position == null ? null : BigInt(row.position),
+      updatedAt: new Date(row?.updated_at ?? 0),
+    };
+  });
+};
+
+export const ensureCheckpoint = (sql: SqlExecutor, name: string): Promise<readonly object[]> =>
+  sql.query(`INSERT INTO ${CHECKPOINTS_TABLE} (name, position) VALUES ($1, NULL) ON CONFLICT (name) DO NOTHING`, [name]);
+
+export const writeCheckpoint = (sql: SqlExecutor, name: string, position: bigint | null): Promise<readonly object[]> =>
+  sql.query(`UPDATE ${CHECKPOINTS_TABLE} SET position = $2, updated_at = now() WHERE name = $1`, [
+    name,
+    position === null ? null : position.toString(),
+  ]);

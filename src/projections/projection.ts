@@ -1,0 +1,22 @@
+import type { RecordedEvent } from '../application/event-store.port';
+import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
+
+/**
+ * A read model kept from the ordered log. `apply` gets a batch in log order and writes
+ * it inside the runner's transaction (together with the checkpoint), so it must only
+ * use the executor it is given. Tables are named through `table()`, so a rebuild can
+ * build the same model under other names and swap them in.
+ */
+export interface Projection {
+  readonly name: string;
+  /** The tables the projection owns, by their live names. */
+  readonly tables: readonly string[];
+  createTables(tx: SqlExecutor, table: TableNamer): Promise<void>;
+  apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer): Promise<void>;
+}
+
+export type TableNamer = (base: string) => string;
+
+export const liveTables: TableNamer = (base) => base;
+export const REBUILD_SUFFIX = '__rebuild';
+export const rebuildTables: TableNamer = (base) => `${base}${REBUILD_SUFFIX}`;

@@ -1,0 +1,56 @@
+import type { EventStore } from '../application/event-store.port';
+import type { SqlClient } from '../infrastructure/postgres/sql-client';
+import { readCheckpoints } from './checkpoints';
+import type { Projection } from './projection';
+import { DEFAULT_RUNNER_OPTIONS, ProjectionRunner, type RunnerOptions } from './projection-runner';
+
+export interface ProjectionLag {
+  /** Events appended but not yet applied (counted up to LAG_COUNT_LIMIT). */
+  readonly events: number;
+  /** Age of the oldest event not yet applied; 0 when caught up. */
+  readonly ms: number;
+  readonly position: number | null;
+}
+
+const LAG_COUNT_LIMIT = 1000;
+
+/** Runs a set of projections in this process and reports how far behind the log each is. */
+export class ProjectionsHost {
+  private readonly runners: ProjectionRunner[];
+
+  constructor(
+    private readonly sql: SqlClient,
+    private readonly store: EventStore,
+    readonly projections: readonly Projection[],
+    options: RunnerOptions = DEFAULT_RUNNER_OPTIONS,
+  ) {
+    this.runners = projections.map((projection) => new ProjectionRunner(sql, store, projection, options));
+  }
+
+  async start(): Promise<void> {
+    for (const runner of this.runners) await runner.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.runners.map((runner) => runner.stop()));
+  }
+
+  async lag(now: Date): Promise<Record<string, ProjectionLag>> {
+    const checkpoints = await readCheckpoints(this.sql, this.projections.map((projection) => projection.name));
+    const entries = await Promise.all(
+      checkpoints.map(async (checkpoint): Promise<[string, ProjectionLag]> => {
+        const pending = await this.store.readAll(checkpoint.position, LAG_COUNT_LIMIT);
+        const oldest = pending[0];
+        return [
+          checkpoint.name,
+          {
+            events: pending.length,
+            ms: oldest === undefined ? 0 : Math.max(0, now.getTime() - oldest.recordedAt.getTime()),
+            position: checkpoint.position === null ? null : Number(checkpoint.position),
+          },
+        ];
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+}

@@ -1,0 +1,125 @@
+import type { RecordedEvent } from '../application/event-store.port';
+import type { AccountEvent } from '../domain/account.events';
+import { assertNever } from '../domain/account.state';
+import { formatCredits } from '../domain/money';
+import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
+import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
+import type { Projection, TableNamer } from './projection';
+import { createTableOnce, identifier } from './sql-helpers';
+
+export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment'] as const;
+export type TransactionType = (typeof TRANSACTION_TYPES)[number];
+
+/** One line of an account's history: a signed amount and the balance after it. */
+export interface TransactionRow {
+  readonly accountId: string;
+  readonly streamRevision: number;
+  readonly id: string;
+  readonly type: TransactionType;
+  readonly creditsMillicredits: number;
+  readonly balanceAfterMillicredits: number;
+  readonly service: string | null;
+  readonly quantity: number | null;
+  readonly description: string;
+  readonly occurredAt: string;
+  readonly position: number;
+}
+
+type Entry = Pick<TransactionRow, 'id' | 'type' | 'creditsMillicredits' | 'service' | 'quantity' | 'description'>;
+
+const entryOf = (event: AccountEvent): Entry => {
+  switch (event.type) {
+    case 'CreditsPurchased':
+      return {
+        id: event.data.lotId,
+        type: 'purchase',
+        creditsMillicredits: event.data.creditsMillicredits,
+        service: null,
+        quantity: null,
+        description: `Purchased package ${event.data.packageId} (${formatCredits(event.data.creditsMillicredits)} credits)`,
+      };
+    case 'CreditsGranted':
+      return { id: event.data.lotId, type: 'grant', creditsMillicredits: event.data.creditsMillicredits, service: null, quantity: null, description: event.data.reason };
+    case 'CreditsUsed':
+      return {
+        id: event.data.usageId,
+        type: 'usage',
+        creditsMillicredits: -event.data.chargedMillicredits,
+        service: event.data.service,
+        quantity: event.data.quantity,
+        description: `${event.data.service}: ${event.data.quantity} ${event.data.unit}${event.data.quantity === 1 ? '' : 's'}`,
+      };
+    case 'CreditsAdjusted':
+      return { id: event.data.adjustmentId, type: 'adjustment', creditsMillicredits: event.data.creditsMillicredits, service: null, quantity: null, description: event.data.reason };
+    default:
+      return assertNever(event);
+  }
+};
+
+/** The rows an account's events add to its history, given its balance before them. */
+export const transactionRows = (
+  accountId: string,
+  events: readonly ProjectedEvent[],
+  before: { readonly revision: number; readonly balanceMillicredits: number },
+): TransactionRow[] => {
+  let balance = before.balanceMillicredits;
+  return events
+    .filter((projected) => projected.streamRevision > before.revision)
+    .map(({ event, streamRevision, position }) => {
+      const entry = entryOf(event);
+      balance += entry.creditsMillicredits;
+      return { accountId, streamRevision, ...entry, balanceAfterMillicredits: balance, occurredAt: event.data.occurredAt, position };
+    });
+};
+
+export const transactionsProjection: Projection = {
+  name: 'transactions',
+  tables: ['transactions'],
+
+  async createTables(tx: SqlExecutor, table: TableNamer) {
+    const name = identifier(table('transactions'));
+    await createTableOnce(tx, name, [
+      `CREATE TABLE ${name} (
+        account_id text NOT NULL,
+        stream_revision bigint NOT NULL,
+        id text NOT NULL,
+        type text NOT NULL,
+        credits bigint NOT NULL,
+        balance_after bigint NOT NULL,
+        service text,
+        quantity bigint,
+        description text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        position bigint NOT NULL,
+        PRIMARY KEY (account_id, stream_revision)
+      )`,
+      `CREATE INDEX ON ${name} (account_id, type, stream_revision DESC)`,
+    ]);
+  },
+
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
+    const byAccount = groupByAccount(accountEventsOf(events));
+    if (byAccount.size === 0) return;
+    const name = identifier(table('transactions'));
+    const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
+      `SELECT DISTINCT ON (account_id) account_id, stream_revision::text, balance_after::text
+         FROM ${name} WHERE account_id = ANY($1::text[]) ORDER BY account_id, stream_revision DESC`,
+      [[...byAccount.keys()]],
+    );
+    const before = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));
+    const rows = [...byAccount].flatMap(([accountId, items]) =>
+      transactionRows(accountId, items, before.get(accountId) ?? { revision: -1, balanceMillicredits: 0 }),
+    );
+    if (rows.length === 0) return;
+    await tx.query(
+      `INSERT INTO ${name} (account_id, stream_revision, id, type, credits, balance_after, service, quantity, description, occurred_at, position)
+       SELECT r."accountId", r."streamRevision", r.id, r.type, r."creditsMillicredits", r."balanceAfterMillicredits",
+              r.service, r.quantity, r.description, r."occurredAt", r.position
+         FROM jsonb_to_recordset($1::jsonb) AS r("accountId" text, "streamRevision" bigint, id text, type text,
+              "creditsMillicredits" bigint, "balanceAfterMillicredits" bigint, service text, quantity bigint,
+              description text, "occurredAt" timestamptz, position bigint)
+       ON CONFLICT (account_id, stream_revision) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+  },
+};
