@@ -61,6 +61,8 @@ export interface EventStore {
    * Never returns an event while an earlier one may still commit (gap-safe).
    */
   readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]>;
+  /** Position of the last event of the log that readers may see now; null for an empty log. */
+  headPosition(): Promise<bigint | null>;
   /** Catch-up then live delivery in log order, until the signal aborts. */
   subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
   close(): Promise<void>;

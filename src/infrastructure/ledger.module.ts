@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -27,13 +26,12 @@ import { AuthGuard } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt-verifier';
 import { DEFAULT_CATALOG_DIR, loadPackages, loadRateCards } from './catalog/catalog-files';
 import type { AppConfig } from './config/app-config';
-import { EventStoreDbEventStore } from './event-store/eventstoredb-event-store';
-import { PostgresEventStore } from './event-store/postgres-event-store';
 import { AdminController } from './http/admin.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { CreditsController } from './http/credits.controller';
 import { HealthController } from './http/health.controller';
-import { PgliteSqlClient, PgSqlClient, type SqlClient } from './postgres/sql-client';
+import type { SqlClient } from './postgres/sql-client';
+import { openEventStore, openSqlClient } from './stores';
 import { systemClock, uuidGenerator } from './system-clock';
 import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 
@@ -51,16 +49,6 @@ export const ledgerSettings = (config: AppConfig): LedgerSettings => {
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
   };
 };
-
-const openSqlClient = (config: AppConfig): Promise<SqlClient> =>
-  config.databaseUrl === undefined
-    ? PgliteSqlClient.open(join(config.dataDir, 'pglite'))
-    : Promise.resolve(PgSqlClient.connect(config.databaseUrl));
-
-const openEventStore = (config: AppConfig, sql: SqlClient): Promise<EventStore> =>
-  config.eventStoreConnectionString === undefined
-    ? PostgresEventStore.open(sql)
-    : Promise.resolve(EventStoreDbEventStore.connect(config.eventStoreConnectionString));
 
 /**
  * Starts the projections with the application (unless they run in their own process)

@@ -1,4 +1,6 @@
 import {
+  BACKWARDS,
+  END,
   EventStoreDBClient,
   FORWARDS,
   StreamNotFoundError,
@@ -113,6 +115,14 @@ export class EventStoreDbEventStore implements EventStore {
       if (progress.complete || page.length < pageRecords) return progress.events;
       assert(progress.cursor !== from, 'a full page of $all did not move the read forward');
     }
+  }
+
+  async headPosition(): Promise<bigint | null> {
+    // $all holds other streams too: walk back to the newest event of ours, a bounded way.
+    for await (const { event } of this.client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: ALL_PAGE_MAX_RECORDS })) {
+      if (event !== undefined && isLedgerEvent(event, this.prefixes)) return event.position.commit;
+    }
+    return null;
   }
 
   async *subscribe({ after, signal }: SubscribeOptions): AsyncIterable<RecordedEvent> {

@@ -113,6 +113,13 @@ export class PostgresEventStore implements EventStore {
     });
   }
 
+  async headPosition(): Promise<bigint | null> {
+    const [row] = await this.sql.query<{ position: string | null }>(
+      `SELECT max(position)::text AS position FROM ledger_events WHERE ${COMMITTED_BELOW_HORIZON}`,
+    );
+    return row?.position == null ? null : BigInt(row.position);
+  }
+
   async *subscribe({ after, signal }: SubscribeOptions): AsyncIterable<RecordedEvent> {
     let checkpoint = after;
     while (!signal.aborted) {

@@ -129,6 +129,7 @@ const pgExecutor = (client: PoolClient): SqlExecutor => ({
 export class PgliteSqlClient implements SqlClient {
   readonly kind = 'pglite';
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly closeHooks: Array<() => void> = [];
 
   constructor(private readonly db: PgliteDatabase) {}
 
@@ -162,8 +163,15 @@ export class PgliteSqlClient implements SqlClient {
     return { lost: new Promise<void>(() => undefined), release: async () => undefined };
   }
 
+  /** Runs `hook` once the database is closed (to release what guarded it). */
+  onClose(hook: () => void): this {
+    this.closeHooks.push(hook);
+    return this;
+  }
+
   async close(): Promise<void> {
     await this.exclusive(() => this.db.close());
+    for (const hook of this.closeHooks.splice(0)) hook();
   }
 
   /** Queues `work` behind everything already submitted: one operation at a time. */

@@ -1,0 +1,112 @@
+import type { EventStore } from '../application/event-store.port';
+import type { SqlClient } from '../infrastructure/postgres/sql-client';
+import { createCheckpointsTable, ensureCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
+import { liveTables, rebuildTables, type Projection } from './projection';
+import { identifier } from './sql-helpers';
+
+/** After this many tries to catch the live runner, swap anyway: it re-applies the rest. */
+const MAX_SWAP_ATTEMPTS = 20;
+const PROGRESS_INTERVAL_MS = 250;
+
+export interface RebuildProgress {
+  readonly projection: string;
+  readonly eventsDone: number;
+  readonly eventsPerSecond: number;
+  /** Estimated seconds left, from the positions still ahead and the pace so far; null before it can tell. */
+  readonly etaSeconds: number | null;
+  readonly position: bigint | null;
+}
+
+export interface RebuildOptions {
+  readonly batchSize: number;
+  readonly onProgress?: (progress: RebuildProgress) => void;
+  readonly now?: () => number;
+}
+
+export interface RebuildResult {
+  readonly projection: string;
+  readonly eventsApplied: number;
+  readonly position: bigint | null;
+  readonly seconds: number;
+}
+
+/**
+ * Builds a projection afresh from position 0 into new tables while the live ones keep
+ * serving, then swaps them in one transaction and hands the live runner the new
+ * checkpoint. The swap locks the checkpoint row first, as every runner batch does, so
+ * a live batch either commits before it (and the rebuild catches up past it first) or
+ * waits, sees the moved checkpoint, and resumes from it.
+ */
+export const rebuildProjection = async (
+  sql: SqlClient,
+  store: EventStore,
+  projection: Projection,
+  options: RebuildOptions,
+): Promise<RebuildResult> => {
+  const now = options.now ?? Date.now;
+  const started = now();
+  await sql.transaction(async (tx) => {
+    await createCheckpointsTable(tx);
+    await ensureCheckpoint(tx, projection.name);
+    await projection.createTables(tx, liveTables);
+    for (const table of projection.tables) await tx.query(`DROP TABLE IF EXISTS ${identifier(rebuildTables(table))}`);
+    await projection.createTables(tx, rebuildTables);
+  });
+
+  let position: bigint | null = null;
+  let eventsDone = 0;
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  const report = async (final = false) => {
+    if (!final && now() - reportedAt < PROGRESS_INTERVAL_MS) return;
+    reportedAt = now();
+    const elapsedSeconds = Math.max((now() - started) / 1000, 1e-3);
+    const head = await store.headPosition();
+    const eventsPerSecond = eventsDone / elapsedSeconds;
+    const perPosition = position === null || position === 0n ? null : eventsDone / Number(position);
+    const remaining = head === null || position === null || perPosition === null ? null : Number(head - position) * perPosition;
+    options.onProgress?.({
+      projection: projection.name,
+      eventsDone,
+      eventsPerSecond,
+      etaSeconds: remaining === null || eventsPerSecond === 0 ? null : Math.max(0, remaining / eventsPerSecond),
+      position,
+    });
+  };
+
+  const catchUp = async (target: bigint | null): Promise<void> => {
+    for (;;) {
+      const batch = await store.readAll(position, options.batchSize);
+      const last = batch.at(-1);
+      if (last === undefined) return;
+      await sql.transaction((tx) => projection.apply(tx, batch, rebuildTables));
+      position = last.position;
+      eventsDone += batch.length;
+      await report();
+      if (batch.length < options.batchSize && (target === null || position >= target)) return;
+    }
+  };
+
+  // Swap only once the new tables have reached the live ones, so no reader ever sees the
+  // model step back; if the live runner moves on meanwhile, catch up and try again.
+  for (let attempt = 1; ; attempt += 1) {
+    await catchUp(await readCheckpoint(sql, projection.name));
+    const swapped = await sql.transaction(async (tx) => {
+      const live = await readCheckpoint(tx, projection.name, true);
+      if (live !== null && (position === null || live > position) && attempt < MAX_SWAP_ATTEMPTS) return false;
+      for (const table of projection.tables) {
+        const old = identifier(`${table}__old`);
+        await tx.query(`LOCK TABLE ${identifier(table)} IN ACCESS EXCLUSIVE MODE`);
+        await tx.query(`DROP TABLE IF EXISTS ${old}`);
+        await tx.query(`ALTER TABLE ${identifier(table)} RENAME TO ${old}`);
+        await tx.query(`ALTER TABLE ${identifier(rebuildTables(table))} RENAME TO ${identifier(table)}`);
+        await tx.query(`DROP TABLE ${old}`);
+      }
+      // The new tables stand at `position`; the live runner carries them on from there.
+      await writeCheckpoint(tx, projection.name, position);
+      return true;
+    });
+    if (swapped) break;
+  }
+  await report(true);
+  return { projection: projection.name, eventsApplied: eventsDone, position, seconds: (now() - started) / 1000 };
+};
