@@ -51,11 +51,11 @@ export class PostgresReadModels implements ReadModels {
 
   async transactions({ accountId, limit, beforeSequence, type }: TransactionPageRequest): Promise<readonly TransactionView[]> {
     const records = await this.sql.query<TransactionRecord>(
-      `SELECT stream_revision::text, id, type, credits::text, balance_after::text, service, quantity::text,
-              description, occurred_at, position::text
-         FROM transactions
-        WHERE account_id = $1 AND ($2::bigint IS NULL OR stream_revision < $2) AND ($3::text IS NULL OR type = $3)
-        ORDER BY stream_revision DESC
+      `SELECT t.stream_revision::text, t.id, t.type, t.credits::text, t.balance_after::text, t.service, t.quantity::text,
+              t.description, t.occurred_at, t.position::text
+         FROM transactions t
+        WHERE t.account_id = $1 AND ($2::bigint IS NULL OR t.stream_revision < $2) AND ($3::text IS NULL OR t.type = $3)
+        ORDER BY t.stream_revision DESC
         LIMIT $4`,
       [accountId, beforeSequence, type, limit],
     );

@@ -102,8 +102,9 @@ export const transactionsProjection: Projection = {
     if (byAccount.size === 0) return;
     const name = identifier(table('transactions'));
     const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
-      `SELECT DISTINCT ON (account_id) account_id, stream_revision::text, balance_after::text
-         FROM ${name} WHERE account_id = ANY($1::text[]) ORDER BY account_id, stream_revision DESC`,
+      // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
+      `SELECT DISTINCT ON (t.account_id) t.account_id, t.stream_revision::text, t.balance_after::text
+         FROM ${name} t WHERE t.account_id = ANY($1::text[]) ORDER BY t.account_id, t.stream_revision DESC`,
       [[...byAccount.keys()]],
     );
     const before = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));

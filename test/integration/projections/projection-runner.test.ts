@@ -1,0 +1,321 @@
+import { Client } from 'pg';
+import type { EventStore, RecordedEvent } from '../../../src/application/event-store.port';
+import { encodeAccountEvent } from '../../../src/application/accounts/account-event-codec';
+import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store';
+import { EXPECT_NO_STREAM } from '../../../src/infrastructure/event-store/postgres-event-store.schema';
+import { PgSqlClient, type SqlClient, type SqlExecutor } from '../../../src/infrastructure/postgres/sql-client';
+import { readCheckpoint } from '../../../src/projections/checkpoints';
+import type { Projection } from '../../../src/projections/projection';
+import { ProjectionRunner, projectionLockKey, type RunnerOptions } from '../../../src/projections/projection-runner';
+import { PROJECTIONS } from '../../../src/projections/projections.registry';
+import { transactionsProjection } from '../../../src/projections/transactions.projection';
+import { usageDailyProjection } from '../../../src/projections/usage-daily.projection';
+import { testDatabaseTargets, type TestDatabase } from '../../support/databases';
+import { compareWithReplay, eventually, lastLogPosition, rowCount, waitForCheckpoints } from '../../support/read-models';
+import { accountHistory, appendHistory, historyTotals, type AccountHistory } from './account-history';
+
+const BATCH_SIZE = 7;
+const CRASHING_BATCH = 3;
+
+class InjectedCrash extends Error {
+  override readonly name = 'InjectedCrash';
+}
+
+/** A runner with its own record of what it committed and what went wrong. */
+interface WatchedRunner {
+  readonly runner: ProjectionRunner;
+  /** Batches that reached the moment before commit and were let through. */
+  readonly batches: RecordedEvent[][];
+  readonly errors: unknown[];
+  /** Calls of the before-commit hook, including those it failed. */
+  calls(): number;
+}
+
+const watchedRunner = (
+  sql: SqlClient,
+  store: EventStore,
+  projection: Projection,
+  crashFrom: number | null = null,
+): WatchedRunner => {
+  const batches: RecordedEvent[][] = [];
+  const errors: unknown[] = [];
+  let calls = 0;
+  const options: RunnerOptions = {
+    batchSize: BATCH_SIZE,
+    standbyRetryMs: 20,
+    failureBackoffMs: 20,
+    onError: (_name, error) => errors.push(error),
+    faults: {
+      beforeCommit: (batch) => {
+        calls += 1;
+        // From here on this runner dies between applying a batch and committing it, every time.
+        if (crashFrom !== null && calls >= crashFrom) throw new InjectedCrash(`${projection.name}: crash before committing batch ${calls}`);
+        batches.push([...batch]);
+      },
+    },
+  };
+  return { runner: new ProjectionRunner(sql, store, projection, options), batches, errors, calls: () => calls };
+};
+
+const positionsOf = (batches: readonly (readonly RecordedEvent[])[]): bigint[] => batches.flat().map((event) => event.position);
+
+const isStrictlyIncreasing = (values: readonly bigint[]): boolean => values.every((value, index) => index === 0 || (values[index - 1] ?? value) < value);
+
+const usageSums = async (sql: SqlExecutor, table = 'usage_daily') => {
+  const [row] = await sql.query<{ credits: string; quantity: string }>(
+    `SELECT coalesce(sum(credits), 0)::text AS credits, coalesce(sum(quantity), 0)::text AS quantity FROM ${table}`,
+  );
+  return { chargedMillicredits: Number(row?.credits), quantity: Number(row?.quantity) };
+};
+
+/** Every live table of `projections` equals a from-scratch replay, row for row. */
+const expectSameAsReplay = async (sql: SqlClient, store: EventStore, projections: readonly Projection[]) => {
+  const comparisons = [];
+  for (const projection of projections) comparisons.push(...(await compareWithReplay(sql, store, projection)));
+  // All tables at once, so a failure names every table that differs.
+  expect(comparisons.map(({ table, live }) => ({ table, hash: live }))).toEqual(comparisons.map(({ table, replayed }) => ({ table, hash: replayed })));
+  for (const comparison of comparisons) expect(comparison.rows).toBeGreaterThan(0);
+};
+
+/** The read models add up to the history: each event applied once, none lost. */
+const expectTotalsOf = async (sql: SqlExecutor, history: AccountHistory) => {
+  const totals = historyTotals(history.events);
+  expect(await rowCount(sql, 'transactions')).toBe(totals.events);
+  expect(await usageSums(sql)).toEqual({ chargedMillicredits: totals.chargedMillicredits, quantity: totals.quantity });
+  expect(await rowCount(sql, 'purchases')).toBe(totals.purchases);
+  const balances = await sql.query<{ account_id: string; balance: string; total_used: string }>(
+    'SELECT account_id, balance::text, total_used::text FROM balances ORDER BY account_id',
+  );
+  const expected = [...history.states].sort(([a], [b]) => (a < b ? -1 : 1));
+  expect(balances.map((row) => [row.account_id, Number(row.balance), Number(row.total_used)])).toEqual(
+    expected.map(([accountId, state]) => [accountId, state.balanceMillicredits, state.totalUsedMillicredits]),
+  );
+  // Each account's newest history entry shows the balance the write side folded.
+  const newest = await sql.query<{ account_id: string; revision: string; balance_after: string }>(
+    `SELECT DISTINCT ON (account_id) account_id, stream_revision::text AS revision, balance_after::text AS balance_after
+       FROM transactions ORDER BY account_id, transactions.stream_revision DESC`,
+  );
+  expect(newest.map((row) => [row.account_id, Number(row.revision), Number(row.balance_after)])).toEqual(
+    expected.map(([accountId, state]) => [accountId, eventsOf(history, accountId) - 1, state.balanceMillicredits]),
+  );
+};
+
+const eventsOf = (history: AccountHistory, accountId: string): number =>
+  history.events.filter((event) => event.data.accountId === accountId).length;
+
+const history = (seed: number, commands: number, accountIds = ['acme', 'globex', 'initech', 'umbrella', 'hooli']) =>
+  accountHistory({ accountIds, commands, seed, startAt: '2025-03-01T20:00:00.000Z', stepMs: 17 * 60 * 1000 });
+
+describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatabase) => {
+  // PGlite is one process's embedded database: its advisory locks are per process and a
+  // second connection cannot hold a transaction open, so those tests need a real server.
+  const onServer = name === 'postgres';
+  const itOnServer = onServer ? it : it.skip;
+  let database: TestDatabase;
+  let store: PostgresEventStore;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeEach(async () => {
+    database = await makeDatabase();
+    store = await PostgresEventStore.open(database.client, { pollIntervalMs: 10 });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await store.close();
+    await database.drop();
+  });
+
+  const stopAll = async (runners: readonly WatchedRunner[]) => Promise.all(runners.map(({ runner }) => runner.stop()));
+
+  it('dies between applying a batch and committing it; after a restart every event is applied exactly once', async () => {
+    const sql = database.client;
+    const recorded = history(1, 160);
+    await appendHistory(store, recorded.appends);
+    const head = await lastLogPosition(sql);
+    expect(recorded.events.length).toBeGreaterThan(CRASHING_BATCH * BATCH_SIZE * 3);
+
+    const crashing = PROJECTIONS.map((projection) => watchedRunner(sql, store, projection, CRASHING_BATCH));
+    cleanups.push(async () => void (await stopAll(crashing)));
+    for (const { runner } of crashing) await runner.start();
+    await eventually('every crashing runner to fail its third batch', () => crashing.every((watched) => watched.errors.length > 0));
+    await stopAll(crashing);
+
+    for (const watched of crashing) {
+      const name = watched.runner.projection.name;
+      expect(watched.errors.every((error) => error instanceof InjectedCrash)).toBe(true);
+      // Two batches committed, bounded in size and in log order; the third never did.
+      expect(watched.batches).toHaveLength(CRASHING_BATCH - 1);
+      expect(watched.batches.every((batch) => batch.length > 0 && batch.length <= BATCH_SIZE)).toBe(true);
+      expect(isStrictlyIncreasing(positionsOf(watched.batches))).toBe(true);
+      expect(await readCheckpoint(sql, name)).toBe(positionsOf(watched.batches).at(-1));
+    }
+    // The rolled-back batch left no rows: the transactions table holds exactly the two committed batches.
+    const committedTransactions = crashing.find((watched) => watched.runner.projection === transactionsProjection);
+    expect(await rowCount(sql, 'transactions')).toBe(committedTransactions?.batches.flat().length);
+
+    const restarted = PROJECTIONS.map((projection) => watchedRunner(sql, store, projection));
+    cleanups.push(async () => void (await stopAll(restarted)));
+    for (const { runner } of restarted) await runner.start();
+    await waitForCheckpoints(sql, PROJECTIONS.map((projection) => projection.name), head);
+    await stopAll(restarted);
+
+    const log = positionsOf([await store.readAll(null, 10_000)]);
+    for (const [index, watched] of restarted.entries()) {
+      expect(watched.errors).toEqual([]);
+      // The restart picks up right after the last committed batch and goes on in log order to the end.
+      expect([...positionsOf(crashing[index]?.batches ?? []), ...positionsOf(watched.batches)]).toEqual(log);
+    }
+    await expectTotalsOf(sql, recorded);
+    await expectSameAsReplay(sql, store, PROJECTIONS);
+  });
+
+  itOnServer(`lets one of two runners started together apply, and hands over when it stops (not on PGlite: ${name} locks are per process)`, async () => {
+    const recorded = history(2, 150);
+    const [early, late] = [recorded.appends.slice(0, 60), recorded.appends.slice(60)];
+    expect(late.length).toBeGreaterThan(10);
+    await appendHistory(store, early);
+
+    // The second "instance" has its own connections and its own store, as another process would.
+    const otherSql = PgSqlClient.connect(database.url ?? '', 5);
+    const otherStore = await PostgresEventStore.open(otherSql, { pollIntervalMs: 10 });
+    cleanups.push(async () => {
+      await otherStore.close();
+      await otherSql.close();
+    });
+    const projections = [usageDailyProjection, transactionsProjection];
+    const pairs = projections.map((projection) => [
+      watchedRunner(database.client, store, projection),
+      watchedRunner(otherSql, otherStore, projection),
+    ] as const);
+    const all = pairs.flat();
+    cleanups.push(async () => void (await stopAll(all)));
+    await Promise.all(all.map(({ runner }) => runner.start()));
+    const names = projections.map((projection) => projection.name);
+    await waitForCheckpoints(database.client, names, await lastLogPosition(database.client));
+
+    const holders = async (projection: Projection) => {
+      const [row] = await database.client.query<{ count: string }>(
+        `SELECT count(*)::text AS count FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
+        [projectionLockKey(projection.name)],
+      );
+      return Number(row?.count);
+    };
+    const actives = pairs.map((pair) => {
+      const applying = pair.filter((watched) => watched.calls() > 0);
+      expect(applying).toHaveLength(1);
+      return applying[0] as WatchedRunner;
+    });
+    for (const projection of projections) expect(await holders(projection)).toBe(1);
+
+    const halfway = Math.floor(late.length / 2);
+    await appendHistory(store, late.slice(0, halfway));
+    await waitForCheckpoints(database.client, names, await lastLogPosition(database.client));
+    for (const [index, pair] of pairs.entries()) {
+      const standby = pair.find((watched) => watched !== actives[index]);
+      expect(standby?.calls()).toBe(0);
+    }
+
+    await Promise.all(actives.map(({ runner }) => runner.stop()));
+    const callsWhenStopped = actives.map((active) => active.calls());
+    await appendHistory(store, late.slice(halfway));
+    await waitForCheckpoints(database.client, names, await lastLogPosition(database.client));
+
+    const log = positionsOf([await store.readAll(null, 10_000)]);
+    for (const [index, pair] of pairs.entries()) {
+      const active = actives[index] as WatchedRunner;
+      const standby = pair.find((watched) => watched !== active) as WatchedRunner;
+      expect(active.calls()).toBe(callsWhenStopped[index]);
+      expect(standby.calls()).toBeGreaterThan(0);
+      expect([...active.errors, ...standby.errors]).toEqual([]);
+      // Together they applied the log once, in order: the standby started where the active one stopped.
+      expect([...positionsOf(active.batches), ...positionsOf(standby.batches)]).toEqual(log);
+    }
+    await expectSameAsReplay(database.client, store, projections);
+    const totals = historyTotals(recorded.events);
+    expect(await rowCount(database.client, 'transactions')).toBe(totals.events);
+    expect(await usageSums(database.client)).toEqual({ chargedMillicredits: totals.chargedMillicredits, quantity: totals.quantity });
+  });
+
+  itOnServer(`waits for a writer's open transaction, then applies everything in log order (not on PGlite: ${name} has one connection)`, async () => {
+    const recorded = history(3, 120);
+    const [early, late] = [recorded.appends.slice(0, 40), recorded.appends.slice(40)];
+    await appendHistory(store, early);
+    const beforeGap = await lastLogPosition(database.client);
+
+    // The runners read through their own store, as in another process: they learn of new
+    // events only by reading the log, and every read is counted.
+    let reads = 0;
+    const runnerStore = await PostgresEventStore.open(countingSessions(database.client, () => (reads += 1)), { pollIntervalMs: 10 });
+    cleanups.push(() => runnerStore.close());
+    const runners = PROJECTIONS.map((projection) => watchedRunner(database.client, runnerStore, projection));
+    cleanups.push(async () => void (await stopAll(runners)));
+    for (const { runner } of runners) await runner.start();
+    const names = PROJECTIONS.map((projection) => projection.name);
+    await waitForCheckpoints(database.client, names, beforeGap);
+
+    const slow = accountHistory({ accountIds: ['slow-writer'], commands: 4, seed: 4, startAt: '2025-03-02T08:00:00.000Z', stepMs: 60_000 });
+    const slowEvents = slow.events.map((event) => encodeAccountEvent(event, `evt-${event.data.commandId}`));
+    const slowWriter = new Client({ connectionString: database.url });
+    await slowWriter.connect();
+    cleanups.push(() => slowWriter.end());
+    await slowWriter.query('BEGIN');
+    const { rows } = await slowWriter.query<{ ok: boolean; last_position: string }>('SELECT * FROM ledger_append($1, $2, $3, $4, $5, $6)', [
+      'credit-account-slow-writer',
+      EXPECT_NO_STREAM,
+      slowEvents.map((event) => event.eventId),
+      slowEvents.map((event) => event.type),
+      slowEvents.map((event) => JSON.stringify(event.data)),
+      slowEvents.map((event) => JSON.stringify(event.metadata)),
+    ]);
+    expect(rows[0]?.ok).toBe(true);
+    const openPosition = BigInt(rows[0]?.last_position ?? '0');
+
+    const latePositions = await appendHistory(store, late);
+    expect(latePositions[0]).toBeGreaterThan(openPosition);
+    // Later appends have committed; let every runner read the log a good few times more.
+    const readsAfterLate = reads;
+    await eventually('the runners to poll the log again', () => reads >= readsAfterLate + 5 * PROJECTIONS.length);
+    for (const name of names) expect(await readCheckpoint(database.client, name)).toBe(beforeGap);
+    const [{ count } = { count: 'NaN' }] = await database.client.query<{ count: string }>(
+      'SELECT count(*)::text AS count FROM transactions WHERE position > $1',
+      [String(beforeGap)],
+    );
+    expect(Number(count)).toBe(0);
+
+    await slowWriter.query('COMMIT');
+    const head = await lastLogPosition(database.client);
+    expect(head).toBe(latePositions.at(-1));
+    await waitForCheckpoints(database.client, names, head);
+
+    const log = await store.readAll(null, 10_000);
+    for (const watched of runners) {
+      expect(watched.errors).toEqual([]);
+      // Nothing skipped, nothing out of order: the held events came before the later ones.
+      expect(positionsOf(watched.batches)).toEqual(log.map((event) => event.position));
+    }
+    const byPosition = await database.client.query<{ account_id: string; revision: string; at: string }>(
+      'SELECT account_id, stream_revision::text AS revision, position::text AS at FROM transactions ORDER BY transactions.position',
+    );
+    expect(byPosition.map((row) => [`credit-account-${row.account_id}`, Number(row.revision), BigInt(row.at)])).toEqual(
+      log.map((event) => [event.streamId, event.streamRevision, event.position]),
+    );
+    expect(byPosition.filter((row) => row.account_id === 'slow-writer')).toHaveLength(slowEvents.length);
+    await expectSameAsReplay(database.client, store, PROJECTIONS);
+  });
+});
+
+/** The same client, counting each dedicated session it hands out (every read of the log takes one). */
+const countingSessions = (inner: SqlClient, onSession: () => void): SqlClient => ({
+  kind: inner.kind,
+  query: <Row extends object>(text: string, params?: readonly unknown[]) => inner.query<Row>(text, params),
+  execScript: (text) => inner.execScript(text),
+  transaction: (work) => inner.transaction(work),
+  withSession: (work) => {
+    onSession();
+    return inner.withSession(work);
+  },
+  tryLock: (key) => inner.tryLock(key),
+  close: async () => undefined,
+});
