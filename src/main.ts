@@ -17,14 +17,7 @@ const describeStores = (config: AppConfig): string =>
   ].join(', ');
 
 const main = async (): Promise<void> => {
-  let config: AppConfig;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
-    process.exit(78);
-  }
+  const config = loadConfig(process.env);
   const app = await createHttpApp(config);
   await app.listen(config.port, config.host);
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -32,4 +25,8 @@ const main = async (): Promise<void> => {
   log(`credit ledger listening on http://${config.host}:${config.port} (${describeStores(config)})`);
 };
 
-void main();
+main().catch((error: unknown) => {
+  if (!(error instanceof ConfigError)) throw error;
+  for (const problem of error.problems) process.stderr.write(`configuration error: ${problem}\n`);
+  process.exit(78);
+});

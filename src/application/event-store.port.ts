@@ -44,6 +44,11 @@ export class WrongExpectedRevisionError extends Error {
   }
 }
 
+/** The store cannot be reached right now; the caller may retry. Adapters translate their drivers' errors to it. */
+export class EventStoreUnavailableError extends Error {
+  override readonly name = 'EventStoreUnavailableError';
+}
+
 export interface SubscribeOptions {
   /** Deliver events strictly after this position; null means from the start of the log. */
   readonly after: bigint | null;

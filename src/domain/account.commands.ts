@@ -19,7 +19,8 @@ export interface UseCredits extends CommandEnvelope {
   readonly usageId: string;
   readonly service: string;
   readonly quantity: number;
-  readonly rate: AppliedRate;
+  /** The price of `service` on the rate card in force at `now`; null when the card has no such service. */
+  readonly rate: AppliedRate | null;
   readonly metadata: Readonly<Record<string, string | number | boolean>>;
 }
 

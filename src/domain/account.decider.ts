@@ -1,6 +1,6 @@
 import type { AccountCommand, AdjustCredits, GrantCredits, RecordPurchase, UseCredits } from './account.commands';
 import type { AccountEvent, LotDraw } from './account.events';
-import { availableMillicredits, assertNever, type AccountState, type CommandRecord, type Lot } from './account.state';
+import { availableMillicredits, assertNever, liveBalanceMillicredits, type AccountState, type CommandRecord, type Lot } from './account.state';
 import { assert } from './assert';
 import type { LedgerError } from './ledger-error';
 import { addMillicredits, assertMillicredits, minus } from './money';
@@ -49,7 +49,9 @@ const facts = (command: AccountCommand) => ({
 });
 
 const useCredits = (command: UseCredits, state: AccountState): Decision => {
-  const charged = priceOf(command.rate, command.quantity);
+  const { rate } = command;
+  if (rate === null) return rejected({ code: 'unknown_service', service: command.service });
+  const charged = priceOf(rate, command.quantity);
   if (charged === null || addMillicredits(state.totalUsedMillicredits, charged) === null) {
     return rejected({ code: 'amount_out_of_range' });
   }
@@ -64,11 +66,11 @@ const useCredits = (command: UseCredits, state: AccountState): Decision => {
       ...facts(command),
       usageId: command.usageId,
       service: command.service,
-      unit: command.rate.unit,
+      unit: rate.unit,
       quantity: command.quantity,
-      rateCardVersion: command.rate.rateCardVersion,
-      unitPriceMillicredits: command.rate.unitPriceMillicredits,
-      per: command.rate.per,
+      rateCardVersion: rate.rateCardVersion,
+      unitPriceMillicredits: rate.unitPriceMillicredits,
+      per: rate.per,
       chargedMillicredits: charged,
       draws: drawLots(state.lots, charged, command.now),
       metadata: command.metadata,
@@ -164,10 +166,8 @@ const isLive = (lot: Lot, now: string | null): boolean =>
   now === null || lot.expiresAt === null || Date.parse(lot.expiresAt) > Date.parse(now);
 
 /** What a spend may take now: the unexpired lots, less what is reserved. */
-export const spendableMillicredits = (state: AccountState, now: string): number => {
-  const live = state.lots.filter((lot) => isLive(lot, now)).reduce((sum, lot) => sum + lot.remainingMillicredits, 0);
-  return Math.max(0, Math.min(minus(live, state.reservedMillicredits), availableMillicredits(state)));
-};
+export const spendableMillicredits = (state: AccountState, now: string): number =>
+  Math.max(0, minus(liveBalanceMillicredits(state, now), state.reservedMillicredits));
 
 const SOURCE_RANK: Readonly<Record<Lot['source'], number>> = { grant: 0, adjustment: 1, purchase: 2 };
 

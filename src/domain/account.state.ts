@@ -51,6 +51,19 @@ export const initialAccountState: AccountState = {
 export const availableMillicredits = (state: AccountState): number =>
   minus(state.balanceMillicredits, state.reservedMillicredits);
 
+/** Credits of lots whose expiry has passed at `at` but that no expiry event has removed yet. */
+export const lapsedMillicredits = (lots: readonly Pick<Lot, 'remainingMillicredits' | 'expiresAt'>[], at: string): number => {
+  const instant = Date.parse(at);
+  return lots.reduce(
+    (sum, lot) => (lot.expiresAt !== null && Date.parse(lot.expiresAt) <= instant ? plus(sum, lot.remainingMillicredits) : sum),
+    0,
+  );
+};
+
+/** The balance a client is shown at `at`: lapsed credits are no longer theirs to spend. */
+export const liveBalanceMillicredits = (state: AccountState, at: string): number =>
+  minus(state.balanceMillicredits, lapsedMillicredits(state.lots, at));
+
 export interface EvolveOptions {
   /** Records of commands older than this (relative to the newest event) are forgotten. */
   readonly idempotencyRetentionMs: number;
@@ -147,9 +160,10 @@ const takeDraws = (draft: Draft, draws: readonly LotDraw[], totalMillicredits: n
 const recordCommand = (draft: Draft, event: AccountEvent, position: number): void => {
   const { commandId, requestHash, occurredAt } = event.data;
   const earlier = draft.commands.get(commandId);
+  const balanceAfter = liveBalanceMillicredits(draft, occurredAt);
   const after = {
-    balanceAfterMillicredits: draft.balanceMillicredits,
-    availableAfterMillicredits: minus(draft.balanceMillicredits, draft.reservedMillicredits),
+    balanceAfterMillicredits: balanceAfter,
+    availableAfterMillicredits: minus(balanceAfter, draft.reservedMillicredits),
     position,
   };
   if (earlier?.requestHash === requestHash && earlier.recordedAt === occurredAt) {

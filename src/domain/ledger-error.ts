@@ -1,10 +1,11 @@
 /**
  * Expected refusals of a command, as typed values. Precedence when several apply
- * (checked in this order): idempotency_key_reused, then invalid_expiry, then
- * amount_out_of_range, then insufficient_credits.
+ * (checked in this order): idempotency_key_reused, then unknown_service and
+ * invalid_expiry, then amount_out_of_range, then insufficient_credits.
  */
 export type LedgerError =
   | { readonly code: 'idempotency_key_reused' }
+  | { readonly code: 'unknown_service'; readonly service: string }
   | { readonly code: 'invalid_expiry'; readonly expiresAt: string; readonly now: string }
   | { readonly code: 'amount_out_of_range' }
   | {

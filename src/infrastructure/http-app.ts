@@ -1,11 +1,24 @@
 import { NestFactory } from '@nestjs/core';
+import type { FastifyReply } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AppConfig } from './config/app-config';
+import { validationFailed } from './http/api-error';
 import { LedgerModule } from './ledger.module';
 
 /** Builds the HTTP application (Fastify) for a configuration, ready to listen. */
 export const createHttpApp = async (config: AppConfig, logger: false | undefined = undefined): Promise<NestFastifyApplication> => {
-  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, trustProxy: false });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: false,
+    // Account ids may be 128 characters; Fastify's default stops path parameters at 100.
+    maxParamLength: 256,
+    // A URL Fastify cannot route (bad percent-encoding, over-long parameter) still gets the API's error model.
+    frameworkErrors: (error: Error, _request: unknown, reply: unknown) => {
+      const apiError = validationFailed([{ field: 'path', problem: error.message }]);
+      // Fastify's generic reply type is narrower than any concrete one: the runtime object is a FastifyReply.
+      void (reply as FastifyReply).status(apiError.status).send(apiError.body());
+    },
+  });
   const app = await NestFactory.create<NestFastifyApplication>(LedgerModule.forConfig(config), adapter, {
     ...(logger === false ? { logger: false } : {}),
     abortOnError: false,

@@ -25,7 +25,8 @@ import { UseCreditsHandler } from '../application/use-credits/use-credits.handle
 import { AuthGuard } from './auth/auth.guard';
 import { JwtVerifier } from './auth/jwt-verifier';
 import { DEFAULT_CATALOG_DIR, loadPackages, loadRateCards } from './catalog/catalog-files';
-import type { AppConfig } from './config/app-config';
+import { ConfigError, type AppConfig } from './config/app-config';
+import { rateCardInForce } from '../domain/rate-card';
 import { AdminController } from './http/admin.controller';
 import { ApiExceptionFilter } from './http/api-exception.filter';
 import { CreditsController } from './http/credits.controller';
@@ -38,11 +39,15 @@ import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 const MAX_APPEND_ATTEMPTS = 8;
 const STREAM_PAGE_SIZE = 1000;
 
-export const ledgerSettings = (config: AppConfig): LedgerSettings => {
+export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSettings => {
   const catalogDir = config.catalogDir ?? DEFAULT_CATALOG_DIR;
+  const rateCards = loadRateCards(catalogDir);
+  if (rateCardInForce(rateCards, now.toISOString()) === undefined) {
+    throw new ConfigError([`CATALOG_DIR: ${catalogDir}/rate-cards.json has no rate card in force at ${now.toISOString()}`]);
+  }
   return {
     idempotencyRetentionMs: config.idempotencyRetentionHours * 60 * 60 * 1000,
-    rateCards: loadRateCards(catalogDir),
+    rateCards,
     packages: loadPackages(catalogDir),
     maxAppendAttempts: MAX_APPEND_ATTEMPTS,
     streamPageSize: STREAM_PAGE_SIZE,

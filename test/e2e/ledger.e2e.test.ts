@@ -1,5 +1,6 @@
+import { SignJWT } from 'jose';
 import request from 'supertest';
-import { countEvents, headPosition, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
+import { countEvents, headPosition, startLedger, storageTargets, TEST_JWT_SECRET, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 
 describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) => {
   // PGlite is one process's embedded database: a second instance needs a real server.
@@ -155,6 +156,46 @@ describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) =>
       'payload_too_large',
     );
     expect(await countEvents(ledger.sql)).toBe(before);
+  });
+
+  it('refuses text Postgres cannot store, odd paths and numeric subjects with 4xx, appending nothing', async () => {
+    const alice = await tokenFor('alice');
+    const before = await countEvents(ledger.sql);
+    const raw = (path: string, body: string, token = admin) =>
+      http().post(path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(body);
+    expect((await raw('/api/credits/use', '{"service":"sms","quantity":1,"metadata":{"note":"x\\u0000y"}}', alice).expect(400)).body.error).toBe(
+      'validation_failed',
+    );
+    await raw('/api/credits/use', '{"service":"sms","quantity":1,"metadata":{"note":"\\ud800"}}', alice).expect(400);
+    await raw('/api/admin/accounts/alice/grants', '{"credits":"1","reason":"bad\\u0000"}').expect(400);
+    await raw('/api/admin/accounts/alice/grants', '{"credits":"1","reason":"far","expiresAt":"+010000-01-01T00:00:00Z"}').expect(400);
+    expect((await raw('/api/admin/accounts/al%ZZice/grants', '{"credits":"1","reason":"r"}').expect(400)).body.error).toBe('validation_failed');
+
+    const forged = await new SignJWT({ sub: 123 } as unknown as Record<string, unknown>)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    await http().get('/api/credits/balance').set('Authorization', `Bearer ${forged}`).expect(401);
+    expect(await countEvents(ledger.sql)).toBe(before);
+  });
+
+  it('takes account ids up to 128 characters in paths and a lower-case bearer scheme', async () => {
+    const longId = `acct-${'x'.repeat(123)}`;
+    expect(longId).toHaveLength(128);
+    await grant(longId, '3').expect(201);
+    const owner = await tokenFor(longId);
+    const seen = await http().get(`/api/credits/balance?minPosition=${await headPosition(ledger.sql)}`).set('Authorization', `bearer ${owner}`).expect(200);
+    expect(seen.body).toMatchObject({ accountId: longId, balance: '3.000' });
+  });
+
+  it('stops counting a grant once it has expired, in the balance and for spending', async () => {
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const kim = await tokenFor('kim');
+    await http().post('/api/admin/accounts/kim/grants').set('Authorization', `Bearer ${admin}`).send({ credits: '20', reason: 'trial', expiresAt }).expect(201);
+    expect(await balanceOf(kim)).toMatchObject({ balance: '20.000', available: '20.000', expiringWithin7Days: '20.000' });
+    await new Promise((resolve) => setTimeout(resolve, Date.parse(expiresAt) - Date.now() + 50));
+    expect(await balanceOf(kim)).toMatchObject({ balance: '0.000', available: '0.000', lowBalance: true });
+    expect((await spend(kim, { service: 'sms', quantity: 1 }).expect(402)).body).toMatchObject({ available: '0.000' });
   });
 
   it('lets a service act for a named account and an auditor read any balance', async () => {

@@ -32,11 +32,4 @@ export class CatalogService {
   findRate(service: string, at: string): AppliedRate | undefined {
     return appliedRate(this.rateCardAt(at), service);
   }
-
-  /** For callers that validated the service at the edge: an unknown service here is a bug. */
-  rateFor(service: string, at: string): AppliedRate {
-    const rate = this.findRate(service, at);
-    if (rate === undefined) throw new Error(`service ${service} is not on the rate card in force at ${at}`);
-    return rate;
-  }
 }

@@ -20,7 +20,7 @@ export class UseCreditsHandler implements ICommandHandler<UseCreditsCommand, Com
       type: 'UseCredits',
       ...input,
       usageId: this.ids.next(),
-      rate: this.catalog.rateFor(input.service, now),
+      rate: this.catalog.findRate(input.service, now) ?? null,
       now,
     });
   }

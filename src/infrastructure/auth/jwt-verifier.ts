@@ -24,7 +24,7 @@ export class JwtVerifier {
   }
 
   async verify(authorization: string | undefined): Promise<Verification> {
-    const token = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(authorization ?? '')?.[1];
+    const token = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i.exec(authorization ?? '')?.[1];
     if (token === undefined) return unauthenticated('missing or malformed Authorization: Bearer <token>');
     let payload: JWTPayload;
     try {
@@ -35,10 +35,11 @@ export class JwtVerifier {
     } catch (error) {
       return unauthenticated(error instanceof errors.JWTExpired ? 'token expired' : 'invalid token');
     }
-    const subject = payload.sub;
-    if (subject === undefined || !ACCOUNT_ID_PATTERN.test(subject)) return unauthenticated('token has no usable sub');
     const role = roleOf(payload);
     if (role === undefined) return { ok: false, status: 403, reason: 'token role is not one of user, service, admin, auditor' };
+    // Supabase service keys carry no sub: a role acting for others is then known by its role.
+    const subject: unknown = payload.sub ?? (role === 'user' ? undefined : role);
+    if (typeof subject !== 'string' || !ACCOUNT_ID_PATTERN.test(subject)) return unauthenticated('token has no usable sub');
     return { ok: true, principal: { subject, role } };
   }
 }

@@ -1,8 +1,12 @@
 import {
   BACKWARDS,
+  DeadlineExceededError,
   END,
   EventStoreDBClient,
   FORWARDS,
+  NotLeaderError,
+  TimeoutError,
+  UnavailableError,
   StreamNotFoundError,
   WrongExpectedVersionError,
   streamNameFilter,
@@ -12,6 +16,7 @@ import {
   type Position,
 } from '@eventstore/db-client';
 import {
+  EventStoreUnavailableError,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventStore,
@@ -77,7 +82,7 @@ export class EventStoreDbEventStore implements EventStore {
       });
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(streamId, expected);
-      throw error;
+      throw unavailableOr(error);
     }
     return toAppendResult(streamId, expected, result);
   }
@@ -97,7 +102,7 @@ export class EventStoreDbEventStore implements EventStore {
       }
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw error;
+      throw unavailableOr(error);
     }
     return events;
   }
@@ -119,8 +124,12 @@ export class EventStoreDbEventStore implements EventStore {
 
   async headPosition(): Promise<bigint | null> {
     // $all holds other streams too: walk back to the newest event of ours, a bounded way.
-    for await (const { event } of this.client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: ALL_PAGE_MAX_RECORDS })) {
-      if (event !== undefined && isLedgerEvent(event, this.prefixes)) return event.position.commit;
+    try {
+      for await (const { event } of this.client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: ALL_PAGE_MAX_RECORDS })) {
+        if (event !== undefined && isLedgerEvent(event, this.prefixes)) return event.position.commit;
+      }
+    } catch (error) {
+      throw unavailableOr(error);
     }
     return null;
   }
@@ -157,12 +166,25 @@ export class EventStoreDbEventStore implements EventStore {
 
   private async readAllPage(from: Position | 'start', maxCount: number): Promise<AllStreamResolvedEvent[]> {
     const page: AllStreamResolvedEvent[] = [];
-    for await (const resolved of this.client.readAll({ fromPosition: from, maxCount, direction: FORWARDS })) {
-      page.push(resolved);
+    try {
+      for await (const resolved of this.client.readAll({ fromPosition: from, maxCount, direction: FORWARDS })) {
+        page.push(resolved);
+      }
+    } catch (error) {
+      throw unavailableOr(error);
     }
     return page;
   }
 }
+
+/** The client's "cannot reach the server" errors, as the port's retryable error. */
+const unavailableOr = (error: unknown): unknown =>
+  error instanceof UnavailableError ||
+  error instanceof DeadlineExceededError ||
+  error instanceof NotLeaderError ||
+  error instanceof TimeoutError
+    ? new EventStoreUnavailableError(error.message)
+    : error;
 
 const assertLimit = (limit: number): void => {
   assert(Number.isSafeInteger(limit) && limit > 0, `invalid limit ${limit}`);

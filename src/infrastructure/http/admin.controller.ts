@@ -10,12 +10,12 @@ import { requireAccess } from './account-access';
 import { answer } from './command-answer';
 import { commandIdentity } from './idempotency';
 import { adjustmentResponse, grantResponse } from './responses';
-import { accountIdSchema, creditsSchema, parseOrThrow, reasonSchema } from './validation';
+import { accountIdSchema, creditsSchema, instantSchema, parseOrThrow, reasonSchema } from './validation';
 
 const grantBody = z.strictObject({
   credits: creditsSchema('positive'),
   reason: reasonSchema,
-  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  expiresAt: instantSchema.optional(),
 });
 
 const adjustmentBody = z.strictObject({
@@ -44,7 +44,7 @@ export class AdminController {
         ...identity,
         creditsMillicredits: input.credits,
         reason: input.reason,
-        expiresAt: input.expiresAt === undefined ? null : new Date(input.expiresAt).toISOString(),
+        expiresAt: input.expiresAt ?? null,
         grantedBy: principal.subject,
       }),
     );

@@ -69,9 +69,13 @@ export const fromLedgerError = (error: LedgerError): ApiError => {
       });
     case 'idempotency_key_reused':
       return new ApiError('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    case 'unknown_service':
+      return validationFailed([
+        { field: 'body.service', problem: `unknown service ${JSON.stringify(error.service)}; see GET /api/credits/pricing` },
+      ]);
     case 'invalid_expiry':
-      return validationFailed([{ field: 'expiresAt', problem: `must be after the current time ${error.now}` }]);
+      return validationFailed([{ field: 'body.expiresAt', problem: `must be after the current time ${error.now}` }]);
     case 'amount_out_of_range':
-      return validationFailed([{ field: 'amount', problem: 'the amount is outside the range the ledger can hold' }]);
+      return validationFailed([{ field: 'body', problem: 'the amount is outside the range the ledger can hold' }]);
   }
 };

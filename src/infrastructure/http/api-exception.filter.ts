@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ConcurrencyExhaustedError } from '../../application/accounts/account-command-executor';
+import { EventStoreUnavailableError } from '../../application/event-store.port';
 import { ReadModelBehindError } from '../../application/read-your-writes';
 import { ApiError, fromLedgerError, validationFailed } from './api-error';
 import { LedgerRejection } from './ledger-rejection';
@@ -32,7 +33,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) return fromHttpStatus(exception.getStatus(), exception.message);
     const status = statusCodeOf(exception);
     if (status !== undefined && status >= 400 && status < 500) return fromHttpStatus(status, messageOf(exception));
-    if (isUnavailable(exception)) {
+    if (exception instanceof EventStoreUnavailableError || isUnavailable(exception)) {
       this.logger.warn(`dependency unavailable: ${messageOf(exception)}`);
       return new ApiError('unavailable', 'a dependency is unavailable; retry', { retryable: true });
     }

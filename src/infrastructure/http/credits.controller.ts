@@ -28,6 +28,7 @@ import { usageRange } from './usage-range';
 import {
   accountIdSchema,
   daySchema,
+  textSchema,
   metadataSchema,
   minPositionSchema,
   parseOrThrow,
@@ -35,7 +36,7 @@ import {
 } from './validation';
 
 const useCreditsBody = z.strictObject({
-  service: z.string().min(1).max(64),
+  service: textSchema().min(1).max(64),
   quantity: quantitySchema,
   accountId: accountIdSchema.optional(),
   metadata: metadataSchema.optional(),
@@ -77,9 +78,6 @@ export class CreditsController {
   ) {
     const input = parseOrThrow(useCreditsBody, body, 'body');
     const accountId = resolveAccount(principal, input.accountId, 'spend');
-    if (this.catalog.findRate(input.service, this.clock.now().toISOString()) === undefined) {
-      throw validationFailed([{ field: 'body.service', problem: `unknown service ${JSON.stringify(input.service)}; see GET /api/credits/pricing` }]);
-    }
     const identity = commandIdentity(idempotencyKey, 'use', accountId, input);
     const outcome = await this.commands.execute(
       new UseCreditsCommand({ ...identity, service: input.service, quantity: input.quantity, metadata: input.metadata ?? {} }),

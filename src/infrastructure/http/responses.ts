@@ -1,7 +1,7 @@
 import type { TransactionPage } from '../../application/get-transactions/get-transactions.query';
 import type { BalanceView, TransactionView, UsageAnalytics, UsageTotal } from '../../application/read-models.port';
 import type { AccountEvent } from '../../domain/account.events';
-import type { CommandRecord } from '../../domain/account.state';
+import { lapsedMillicredits, type CommandRecord } from '../../domain/account.state';
 import type { CreditPackage } from '../../domain/credit-package';
 import { formatCredits } from '../../domain/money';
 import type { RateCard } from '../../domain/rate-card';
@@ -58,14 +58,15 @@ export const adjustmentResponse = (record: CommandRecord) => {
 };
 
 export const balanceResponse = (view: BalanceView & { readonly asOf: string }) => {
-  const available = view.balanceMillicredits - view.reservedMillicredits;
+  const balance = view.balanceMillicredits - lapsedMillicredits(view.lots, view.asOf);
+  const available = balance - view.reservedMillicredits;
   const now = Date.parse(view.asOf);
   const expiringSoon = view.lots
     .filter((lot) => lot.expiresAt !== null && Date.parse(lot.expiresAt) > now && Date.parse(lot.expiresAt) <= now + EXPIRY_HORIZON_MS)
     .reduce((sum, lot) => sum + lot.remainingMillicredits, 0);
   return {
     accountId: view.accountId,
-    balance: formatCredits(view.balanceMillicredits),
+    balance: formatCredits(balance),
     available: formatCredits(available),
     reserved: formatCredits(view.reservedMillicredits),
     totalPurchased: formatCredits(view.totalPurchasedMillicredits),

@@ -15,6 +15,10 @@ export const parseOrThrow = <Schema extends z.ZodType>(schema: Schema, input: un
   );
 };
 
+/** Text Postgres can store as JSON: no NUL character, no lone UTF-16 surrogate. */
+export const textSchema = () =>
+  z.string().refine((text) => !text.includes('\u0000') && text.isWellFormed(), 'must not contain NUL or unpaired surrogate characters');
+
 export const accountIdSchema = z.string().regex(ACCOUNT_ID_PATTERN, 'must be 1-128 characters: letters, digits, . _ : @ | -');
 
 /** A positive whole number of units that JavaScript holds exactly. */
@@ -40,23 +44,29 @@ export const creditsSchema = (sign: 'positive' | 'nonzero') =>
 
 export const metadataSchema = z
   .record(
-    z.string().min(1).max(64),
-    z.union([z.string().max(512), z.number().refine(Number.isFinite), z.boolean()]),
+    textSchema().min(1).max(64),
+    z.union([textSchema().max(512), z.number().refine(Number.isFinite), z.boolean()]),
   )
   .refine((value) => Object.keys(value).length <= 32, 'at most 32 keys');
 
-export const reasonSchema = z.string().trim().min(1, 'is required').max(500);
+export const reasonSchema = textSchema().trim().min(1, 'is required').max(500);
 
 /** `Idempotency-Key`: 1–255 printable ASCII characters. */
 export const idempotencyKeySchema = z.string().regex(/^[\x20-\x7E]{1,255}$/, 'must be 1-255 printable ASCII characters');
 
 /** Every GET accepts minPosition (read-your-writes). */
-export const minPositionSchema = z.coerce
-  .number({ error: 'must be a non-negative integer position' })
-  .int('must be a non-negative integer position')
-  .nonnegative('must be a non-negative integer position')
-  .max(Number.MAX_SAFE_INTEGER)
+export const minPositionSchema = z
+  .string()
+  .regex(/^\d{1,16}$/, 'must be a non-negative integer position')
+  .transform(Number)
+  .refine(Number.isSafeInteger, 'must be a non-negative integer position')
   .optional();
+
+/** An instant with an offset, in years 1970–9999 (what the ledger can print back as ISO-8601). */
+export const instantSchema = z.iso
+  .datetime({ offset: true })
+  .refine((value) => /^(19[7-9]\d|[2-9]\d{3})-/.test(value), 'must be between 1970 and 9999')
+  .transform((value) => new Date(value).toISOString());
 
 /** A UTC day, given as YYYY-MM-DD or as an ISO date-time (its UTC day is taken). */
 export const daySchema = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((value) => new Date(value).toISOString().slice(0, 10));

@@ -107,6 +107,10 @@ describe('UseCredits', () => {
       .thenRejected('insufficient_credits', { requiredMillicredits: 90_000, availableMillicredits: 1000 });
   });
 
+  it('is refused for a service the rate card in force does not price, before the funds check', () => {
+    given([]).when(useCredits('u0', MAR_2, 'teleport', 1, { rate: null })).thenRejected('unknown_service');
+  });
+
   it('is refused on a never-seen account', () => {
     given([]).when(useCredits('u1', MAR_1, 'sms', 1)).thenRejected('insufficient_credits', {
       requiredMillicredits: 1000,

@@ -85,7 +85,7 @@ export const useCredits = (
   usageId: `usage-${commandId}`,
   service,
   quantity,
-  rate: overrides.rate ?? rateOf(service),
+  rate: overrides.rate === undefined ? rateOf(service) : overrides.rate,
   metadata: {},
   ...overrides,
 });
