@@ -95,20 +95,37 @@ export const lastLogPosition = async (sql: SqlExecutor): Promise<bigint | null> 
   return row?.position == null ? null : BigInt(row.position);
 };
 
-/** Polls until `condition` holds, or fails with `what` once `timeoutMs` has passed. */
-export const eventually = async (what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000, intervalMs = 10): Promise<void> => {
+/** Polls until `condition` holds, or fails with `what` (and `state()`, what was last seen) once `timeoutMs` has passed. */
+export const eventually = async (
+  what: string,
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+  intervalMs = 10,
+  state: () => string = () => '',
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} ${state()}`.trim());
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 };
 
-/** Waits until every named projection's checkpoint is `position`. */
-export const waitForCheckpoints = (sql: SqlExecutor, names: readonly string[], position: bigint | null, timeoutMs = 10_000): Promise<void> =>
-  eventually(
+/**
+ * Waits until every named projection's checkpoint is `position`. The Postgres store reads
+ * only below the oldest transaction running anywhere on the server (transaction ids are
+ * server-wide), so a transaction held open in another database delays this too.
+ */
+export const waitForCheckpoints = async (sql: SqlExecutor, names: readonly string[], position: bigint | null, timeoutMs = 10_000): Promise<void> => {
+  let seen: readonly (bigint | null)[] = [];
+  await eventually(
     `checkpoints of ${names.join(', ')} to reach ${String(position)}`,
-    async () => (await Promise.all(names.map((name) => readCheckpoint(sql, name)))).every((checkpoint) => checkpoint === position),
+    async () => {
+      seen = await Promise.all(names.map((name) => readCheckpoint(sql, name)));
+      return seen.every((checkpoint) => checkpoint === position);
+    },
     timeoutMs,
+    10,
+    () => `(last seen: ${seen.map(String).join(', ')})`,
   );
+};

@@ -5,8 +5,12 @@
  * after the reader has read a later position. Every append therefore takes its
  * transaction id and its positions inside one short critical section (a session advisory
  * lock held for the insert only, not for the commit), so position order equals
- * transaction-id order; readers then read only events of transactions older than the
- * oldest one still running (`pg_snapshot_xmin`). Appends still commit in parallel.
+ * transaction-id order. Readers then read only events of transactions older than a
+ * horizon: the oldest transaction still appending (one holding ROW EXCLUSIVE on
+ * ledger_events, which an append takes first thing in the critical section), or, when
+ * none is, the next transaction id to be assigned. Unlike `pg_snapshot_xmin`, this is
+ * not held back by unrelated writes elsewhere on the server (projections, other
+ * databases). Appends still commit in parallel.
  */
 export const APPEND_LOCK_KEY = 4_817_301_155;
 export const MIGRATION_LOCK_KEY = 4_817_301_156;
@@ -35,6 +39,19 @@ CREATE TABLE IF NOT EXISTS ledger_events (
   UNIQUE (stream_id, stream_revision)
 );
 
+-- Read it in its own statement before reading events: its snapshot must be older than theirs.
+CREATE OR REPLACE FUNCTION ledger_read_horizon() RETURNS xid8
+LANGUAGE sql VOLATILE AS $$
+  SELECT coalesce(
+    (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+      WHERE xid(x) IN (
+        SELECT own.transactionid FROM pg_locks AS rel
+          JOIN pg_locks AS own ON own.pid = rel.pid AND own.locktype = 'transactionid'
+         WHERE rel.locktype = 'relation' AND rel.relation = 'ledger_events'::regclass AND rel.mode = 'RowExclusiveLock')),
+    pg_snapshot_xmax(snap.s))
+  FROM (SELECT pg_current_snapshot() AS s) AS snap
+$$;
+
 CREATE OR REPLACE FUNCTION ledger_append(
   p_stream_id text,
   p_expected bigint,
@@ -51,6 +68,8 @@ DECLARE
   v_positions bigint[];
 BEGIN
   PERFORM pg_advisory_lock(${APPEND_LOCK_KEY});
+  -- Lock first, id second: a transaction with an id from here is visible to readers' horizon.
+  LOCK TABLE ledger_events IN ROW EXCLUSIVE MODE;
   v_tx := pg_current_xact_id();
 
   IF p_expected = ${EXPECT_NO_STREAM} THEN

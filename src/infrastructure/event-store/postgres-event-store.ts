@@ -45,8 +45,15 @@ export interface PostgresEventStoreOptions {
 const EVENT_COLUMNS = `position::text AS position, stream_id, stream_revision::text AS stream_revision,
   event_id, type, data, metadata, transaction_id::text AS transaction_id, recorded_at`;
 
-/** Only transactions older than every running one are complete: read below that line. */
-const COMMITTED_BELOW_HORIZON = `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+/** Events of transactions below the horizon are all committed or gone: read only those. */
+const BELOW_HORIZON = `transaction_id < $1::xid8`;
+
+/** The read horizon, taken in a statement of its own before the read (see the schema). */
+const readHorizon = async (session: SqlExecutor): Promise<string> => {
+  const [row] = await session.query<{ horizon: string }>('SELECT ledger_read_horizon()::text AS horizon');
+  if (row === undefined) throw new Error('no read horizon');
+  return row.horizon;
+};
 
 export class PostgresEventStore implements EventStore {
   private readonly appended = new EventEmitter();
@@ -101,11 +108,12 @@ export class PostgresEventStore implements EventStore {
 
   async readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]> {
     return this.sql.withSession(async (session) => {
+      const horizon = await readHorizon(session);
       const rows = await session.query<EventRow>(
         `SELECT ${EVENT_COLUMNS} FROM ledger_events
-          WHERE position > $1 AND ${COMMITTED_BELOW_HORIZON}
-          ORDER BY ledger_events.position LIMIT $2`,
-        [String(after ?? -1n), limit],
+          WHERE ${BELOW_HORIZON} AND position > $2
+          ORDER BY ledger_events.position LIMIT $3`,
+        [horizon, String(after ?? -1n), limit],
       );
       const last = rows.at(-1);
       if (rows.length < limit || last === undefined) return rows.map(toRecordedEvent);
@@ -114,8 +122,10 @@ export class PostgresEventStore implements EventStore {
   }
 
   async headPosition(): Promise<bigint | null> {
-    const [row] = await this.sql.query<{ position: string | null }>(
-      `SELECT max(position)::text AS position FROM ledger_events WHERE ${COMMITTED_BELOW_HORIZON}`,
+    const [row] = await this.sql.withSession(async (session) =>
+      session.query<{ position: string | null }>(`SELECT max(position)::text AS position FROM ledger_events WHERE ${BELOW_HORIZON}`, [
+        await readHorizon(session),
+      ]),
     );
     return row?.position == null ? null : BigInt(row.position);
   }

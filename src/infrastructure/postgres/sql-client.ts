@@ -74,11 +74,16 @@ export class PgSqlClient implements SqlClient {
 
   async withSession<T>(work: (session: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A connection that dies mid-work also rejects the query in flight; the event alone must not crash us.
+    const ignore = () => undefined;
+    client.on('error', ignore);
     try {
       const result = await work(pgExecutor(client));
+      client.removeListener('error', ignore);
       client.release();
       return result;
     } catch (error) {
+      client.removeListener('error', ignore);
       // Destroying the connection rolls back any open transaction and drops session locks.
       client.release(error instanceof Error ? error : new Error(String(error)));
       throw error;
@@ -95,9 +100,10 @@ export class PgSqlClient implements SqlClient {
       if (!acquired) client.release();
     }
     if (!acquired) return null;
+    // A checked-out client's errors are ours to handle: every one of them, or pg crashes the process.
     const lost = new Promise<void>((resolve) => {
-      client.once('error', () => resolve());
-      client.once('end', () => resolve());
+      client.on('error', () => resolve());
+      client.on('end', () => resolve());
     });
     let released = false;
     return {

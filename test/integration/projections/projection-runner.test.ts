@@ -170,7 +170,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     await expectSameAsReplay(sql, store, PROJECTIONS);
   });
 
-  itOnServer(`lets one of two runners started together apply, and hands over when it stops (not on PGlite: ${name} locks are per process)`, async () => {
+  itOnServer('lets one of two runners started together apply, and hands over when it stops (real Postgres only: PGlite locks are per process)', async () => {
     const recorded = history(2, 150);
     const [early, late] = [recorded.appends.slice(0, 60), recorded.appends.slice(60)];
     expect(late.length).toBeGreaterThan(10);
@@ -238,7 +238,56 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     expect(await usageSums(database.client)).toEqual({ chargedMillicredits: totals.chargedMillicredits, quantity: totals.quantity });
   });
 
-  itOnServer(`waits for a writer's open transaction, then applies everything in log order (not on PGlite: ${name} has one connection)`, async () => {
+  itOnServer('takes the lock again when the active runner\'s lock connection dies, applying nothing twice (real Postgres only)', async () => {
+    const recorded = history(5, 150);
+    await appendHistory(store, recorded.appends.slice(0, 40));
+    const otherSql = PgSqlClient.connect(database.url ?? '', 5);
+    const otherStore = await PostgresEventStore.open(otherSql, { pollIntervalMs: 10 });
+    cleanups.push(async () => {
+      await otherStore.close();
+      await otherSql.close();
+    });
+    const projections = [usageDailyProjection, transactionsProjection];
+    const runners = projections.flatMap((projection) => [
+      watchedRunner(database.client, store, projection),
+      watchedRunner(otherSql, otherStore, projection),
+    ]);
+    cleanups.push(async () => void (await stopAll(runners)));
+    await Promise.all(runners.map(({ runner }) => runner.start()));
+    const names = projections.map((projection) => projection.name);
+    await waitForCheckpoints(database.client, names, await lastLogPosition(database.client));
+
+    const holderOf = async (projection: Projection): Promise<readonly number[]> =>
+      (
+        await database.client.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
+          [projectionLockKey(projection.name)],
+        )
+      ).map((row) => row.pid);
+    const killed = await Promise.all(projections.map(holderOf));
+    expect(killed.map((pids) => pids.length)).toEqual([1, 1]);
+    // The lock holders' connections die (a crashed host, a failover) while events keep arriving.
+    const appending = appendHistory(store, recorded.appends.slice(40));
+    await database.client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [killed.flat()]);
+    await appending;
+    await eventually('another session to hold each projection lock', async () => {
+      const now = await Promise.all(projections.map(holderOf));
+      return now.every((pids, index) => pids.length === 1 && pids[0] !== killed[index]?.[0]);
+    });
+    await waitForCheckpoints(database.client, names, await lastLogPosition(database.client));
+
+    const log = positionsOf([await store.readAll(null, 10_000)]);
+    for (const projection of projections) {
+      const applied = positionsOf(runners.filter((watched) => watched.runner.projection === projection).flatMap((watched) => watched.batches));
+      expect([...applied].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(log);
+    }
+    const totals = historyTotals(recorded.events);
+    expect(await rowCount(database.client, 'transactions')).toBe(totals.events);
+    expect(await usageSums(database.client)).toEqual({ chargedMillicredits: totals.chargedMillicredits, quantity: totals.quantity });
+    await expectSameAsReplay(database.client, store, projections);
+  });
+
+  itOnServer("waits for a writer's open transaction, then applies everything in log order (real Postgres only: PGlite has one connection)", async () => {
     const recorded = history(3, 120);
     const [early, late] = [recorded.appends.slice(0, 40), recorded.appends.slice(40)];
     await appendHistory(store, early);
