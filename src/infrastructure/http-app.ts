@@ -11,7 +11,7 @@ export const createHttpApp = async (config: AppConfig, logger: false | undefined
     bodyLimit: config.bodyLimitBytes,
     trustProxy: false,
     // Account ids may be 128 characters; Fastify's default stops path parameters at 100.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // A URL Fastify cannot route (bad percent-encoding, over-long parameter) still gets the API's error model.
     frameworkErrors: (error: Error, _request: unknown, reply: unknown) => {
       const apiError = validationFailed([{ field: 'path', problem: error.message }]);

@@ -1,4 +1,4 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type {
   AppendResult,
   EventStore,
@@ -147,9 +147,19 @@ export class PostgresEventStore implements EventStore {
     this.appended.removeAllListeners();
   }
 
-  private async nextAppendOrPoll(signal: AbortSignal): Promise<void> {
-    const poll = AbortSignal.any([signal, AbortSignal.timeout(this.pollIntervalMs)]);
-    await once(this.appended, 'append', { signal: poll }).catch(() => undefined);
+  /** Waits for an append in this process, the poll interval, or the abort, whichever comes first. */
+  private nextAppendOrPoll(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.appended.removeListener('append', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.pollIntervalMs);
+      this.appended.once('append', done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 }
 

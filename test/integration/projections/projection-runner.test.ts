@@ -204,7 +204,9 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     };
     const actives = pairs.map((pair) => {
       const applying = pair.filter((watched) => watched.calls() > 0);
-      expect(applying).toHaveLength(1);
+      if (applying.length !== 1) {
+        throw new Error(`expected one applying runner: ${JSON.stringify(pair.map((w) => ({ calls: w.calls(), errors: w.errors.map(String) })))}`);
+      }
       return applying[0] as WatchedRunner;
     });
     for (const projection of projections) expect(await holders(projection)).toBe(1);
