@@ -41,14 +41,24 @@ export interface AdjustCredits extends CommandEnvelope {
   readonly adjustedBy: string;
 }
 
+/** A paid Checkout Session: credits its package once, or holds it for review when the payment does not match. */
 export interface RecordPurchase extends CommandEnvelope {
   readonly type: 'RecordPurchase';
   readonly purchaseId: string;
   readonly packageId: string;
-  readonly creditsMillicredits: number;
-  readonly priceCents: number;
-  readonly currency: string;
+  /** The package as configured; null when the session names no known package. */
+  readonly expected: { readonly creditsMillicredits: number; readonly priceCents: number; readonly currency: string } | null;
+  readonly paidCents: number;
+  readonly paidCurrency: string;
   readonly paymentReference: string;
+  readonly paymentIntentId: string | null;
 }
 
-export type AccountCommand = UseCredits | GrantCredits | AdjustCredits | RecordPurchase;
+/** Stripe's running total refunded on a purchase's payment: removes the refunded share of its credits. */
+export interface RefundPurchase extends CommandEnvelope {
+  readonly type: 'RefundPurchase';
+  readonly paymentIntentId: string;
+  readonly refundedCentsTotal: number;
+}
+
+export type AccountCommand = UseCredits | GrantCredits | AdjustCredits | RecordPurchase | RefundPurchase;

@@ -1,6 +1,14 @@
-import type { AccountCommand, AdjustCredits, GrantCredits, RecordPurchase, UseCredits } from './account.commands';
+import type { AccountCommand, AdjustCredits, GrantCredits, RecordPurchase, RefundPurchase, UseCredits } from './account.commands';
 import type { AccountEvent, LotDraw } from './account.events';
-import { availableMillicredits, assertNever, liveBalanceMillicredits, type AccountState, type CommandRecord, type Lot } from './account.state';
+import {
+  availableMillicredits,
+  assertNever,
+  liveBalanceMillicredits,
+  type AccountState,
+  type CommandRecord,
+  type Lot,
+  type PurchaseRecord,
+} from './account.state';
 import { assert } from './assert';
 import type { LedgerError } from './ledger-error';
 import { addMillicredits, assertMillicredits, minus } from './money';
@@ -8,6 +16,8 @@ import { priceOf } from './rate-card';
 
 export type Decision =
   | { readonly status: 'accepted'; readonly events: readonly AccountEvent[] }
+  /** Nothing to do: the fact is already recorded (a repeated or older report of a payment). */
+  | { readonly status: 'unchanged' }
   | { readonly status: 'replayed'; readonly record: CommandRecord }
   | { readonly status: 'rejected'; readonly error: LedgerError };
 
@@ -18,6 +28,7 @@ export interface DecideOptions {
 
 const accepted = (...events: AccountEvent[]): Decision => ({ status: 'accepted', events });
 const rejected = (error: LedgerError): Decision => ({ status: 'rejected', error });
+const unchanged: Decision = { status: 'unchanged' };
 
 /** The pure decision for one command against the account's current state. */
 export const decide = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
@@ -36,6 +47,8 @@ export const decide = (command: AccountCommand, state: AccountState, options: De
       return adjustCredits(command, state);
     case 'RecordPurchase':
       return recordPurchase(command, state);
+    case 'RefundPurchase':
+      return refundPurchase(command, state);
     default:
       return assertNever(command);
   }
@@ -127,9 +140,27 @@ const adjustCredits = (command: AdjustCredits, state: AccountState): Decision =>
 };
 
 const recordPurchase = (command: RecordPurchase, state: AccountState): Decision => {
-  assertPositive(command.creditsMillicredits);
-  assert(Number.isSafeInteger(command.priceCents) && command.priceCents >= 0, 'priceCents must be a safe integer');
-  if (!canCredit(state, command.creditsMillicredits, state.totalPurchasedMillicredits)) {
+  const { paymentReference, expected } = command;
+  // A payment credits once, however often and in whatever order it is reported, forever.
+  if (state.purchases.has(paymentReference) || state.heldPayments.has(paymentReference)) return unchanged;
+  if (expected === null || expected.priceCents !== command.paidCents || expected.currency !== command.paidCurrency) {
+    return accepted({
+      type: 'PaymentHeldForReview',
+      schemaVersion: 1,
+      data: {
+        ...facts(command),
+        paymentReference,
+        paymentIntentId: command.paymentIntentId,
+        packageId: command.packageId,
+        paidCents: command.paidCents,
+        paidCurrency: command.paidCurrency,
+        expectedCents: expected?.priceCents ?? null,
+        expectedCurrency: expected?.currency ?? null,
+      },
+    });
+  }
+  assertPositive(expected.creditsMillicredits);
+  if (!canCredit(state, expected.creditsMillicredits, state.totalPurchasedMillicredits)) {
     return rejected({ code: 'amount_out_of_range' });
   }
   assertNewLot(state, command.purchaseId);
@@ -140,12 +171,60 @@ const recordPurchase = (command: RecordPurchase, state: AccountState): Decision 
       ...facts(command),
       lotId: command.purchaseId,
       packageId: command.packageId,
-      creditsMillicredits: command.creditsMillicredits,
-      priceCents: command.priceCents,
-      currency: command.currency,
-      paymentReference: command.paymentReference,
+      creditsMillicredits: expected.creditsMillicredits,
+      priceCents: expected.priceCents,
+      currency: expected.currency,
+      paymentReference,
+      paymentIntentId: command.paymentIntentId,
+      debtSettledMillicredits: Math.min(state.debtMillicredits, expected.creditsMillicredits),
     },
   });
+};
+
+const refundPurchase = (command: RefundPurchase, state: AccountState): Decision => {
+  const purchase = [...state.purchases.values()].find((candidate) => candidate.paymentIntentId === command.paymentIntentId);
+  if (purchase === undefined) return rejected({ code: 'purchase_not_found', paymentIntentId: command.paymentIntentId });
+  const owed = refundedShare(purchase, command.refundedCentsTotal);
+  const removing = owed - purchase.removedMillicredits;
+  // Stripe reports the running total: an older or repeated report removes nothing more.
+  if (removing <= 0) return unchanged;
+  const draws = drawForRefund(state, purchase.lotId, removing, command.now);
+  const drawn = draws.reduce((sum, draw) => sum + draw.millicredits, 0);
+  return accepted({
+    type: 'CreditsRefunded',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      paymentReference: purchase.paymentReference,
+      refundedCentsTotal: command.refundedCentsTotal,
+      creditsMillicredits: removing,
+      draws,
+      debtIncurredMillicredits: removing - drawn,
+    },
+  });
+};
+
+/** ceil(credits × refunded / price): a full refund takes back every credit of the purchase. */
+const refundedShare = (purchase: PurchaseRecord, refundedCentsTotal: number): number => {
+  if (purchase.priceCents === 0) return refundedCentsTotal > 0 ? purchase.creditsMillicredits : 0;
+  const refunded = BigInt(Math.min(refundedCentsTotal, purchase.priceCents));
+  const price = BigInt(purchase.priceCents);
+  return Number((BigInt(purchase.creditsMillicredits) * refunded + price - 1n) / price);
+};
+
+/** The refunded purchase's own lot first, then the other live lots in burn order; the rest becomes debt. */
+const drawForRefund = (state: AccountState, purchaseLotId: string, amount: number, now: string): readonly LotDraw[] => {
+  const own = state.lots.filter((lot) => lot.lotId === purchaseLotId);
+  const others = state.lots.filter((lot) => lot.lotId !== purchaseLotId && isLive(lot, now)).sort(burnOrder);
+  const draws: LotDraw[] = [];
+  let left = amount;
+  for (const lot of [...own, ...others]) {
+    if (left === 0) break;
+    const take = Math.min(left, lot.remainingMillicredits);
+    draws.push({ lotId: lot.lotId, millicredits: take });
+    left -= take;
+  }
+  return draws;
 };
 
 const assertPositive = (millicredits: number): void => {

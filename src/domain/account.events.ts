@@ -30,7 +30,42 @@ export interface CreditsPurchased {
     readonly creditsMillicredits: number;
     readonly priceCents: number;
     readonly currency: string;
+    /** The Stripe Checkout Session id: one purchase per session, ever. */
     readonly paymentReference: string;
+    /** The Stripe PaymentIntent, by which refunds find the purchase; null when unknown. */
+    readonly paymentIntentId: string | null;
+    /** Part of the credits that paid off debt first; the lot holds the rest. */
+    readonly debtSettledMillicredits: number;
+  };
+}
+
+/** Part of a purchase paid back: its credits leave the account, into debt where already spent. */
+export interface CreditsRefunded {
+  readonly type: 'CreditsRefunded';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly paymentReference: string;
+    /** All refunded so far on the payment (Stripe's cumulative amount_refunded). */
+    readonly refundedCentsTotal: number;
+    /** Credits removed by this refund: drawn from lots, and what they could not cover added to debt. */
+    readonly creditsMillicredits: number;
+    readonly draws: readonly LotDraw[];
+    readonly debtIncurredMillicredits: number;
+  };
+}
+
+/** A paid session that does not match its package: not credited, kept for a person to review. */
+export interface PaymentHeldForReview {
+  readonly type: 'PaymentHeldForReview';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly paymentReference: string;
+    readonly paymentIntentId: string | null;
+    readonly packageId: string;
+    readonly paidCents: number;
+    readonly paidCurrency: string;
+    readonly expectedCents: number | null;
+    readonly expectedCurrency: string | null;
   };
 }
 
@@ -76,7 +111,13 @@ export interface CreditsAdjusted {
   };
 }
 
-export type AccountEvent = CreditsPurchased | CreditsGranted | CreditsUsed | CreditsAdjusted;
+export type AccountEvent =
+  | CreditsPurchased
+  | CreditsGranted
+  | CreditsUsed
+  | CreditsAdjusted
+  | CreditsRefunded
+  | PaymentHeldForReview;
 export type AccountEventType = AccountEvent['type'];
 
 export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
@@ -84,6 +125,8 @@ export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
   'CreditsGranted',
   'CreditsUsed',
   'CreditsAdjusted',
+  'CreditsRefunded',
+  'PaymentHeldForReview',
 ];
 
 export const accountStreamId = (accountId: string): string => `credit-account-${accountId}`;

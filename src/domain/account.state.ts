@@ -24,8 +24,22 @@ export interface CommandRecord {
   readonly position: number;
 }
 
+/** A purchase as refunds need it: found by its PaymentIntent, refunded by running total. */
+export interface PurchaseRecord {
+  readonly paymentReference: string;
+  readonly paymentIntentId: string | null;
+  readonly lotId: string;
+  readonly creditsMillicredits: number;
+  readonly priceCents: number;
+  readonly refundedCentsTotal: number;
+  readonly removedMillicredits: number;
+}
+
 export interface AccountState {
+  /** Lots less debt: negative only while refunds of spent credits are unpaid. */
   readonly balanceMillicredits: number;
+  /** Refunded credits that were already spent; the next purchase pays it first. */
+  readonly debtMillicredits: number;
   readonly reservedMillicredits: number;
   readonly totalPurchasedMillicredits: number;
   readonly totalGrantedMillicredits: number;
@@ -35,10 +49,15 @@ export interface AccountState {
   readonly lotsCreated: number;
   /** Applied commands inside the idempotency window, oldest first. */
   readonly commands: ReadonlyMap<string, CommandRecord>;
+  /** Every purchase ever credited, by payment reference: never forgotten, so a payment credits once. */
+  readonly purchases: ReadonlyMap<string, PurchaseRecord>;
+  /** Payment references held for review instead of credited. */
+  readonly heldPayments: ReadonlySet<string>;
 }
 
 export const initialAccountState: AccountState = {
   balanceMillicredits: 0,
+  debtMillicredits: 0,
   reservedMillicredits: 0,
   totalPurchasedMillicredits: 0,
   totalGrantedMillicredits: 0,
@@ -46,6 +65,8 @@ export const initialAccountState: AccountState = {
   lots: [],
   lotsCreated: 0,
   commands: new Map(),
+  purchases: new Map(),
+  heldPayments: new Set(),
 };
 
 export const availableMillicredits = (state: AccountState): number =>
@@ -72,12 +93,16 @@ export interface EvolveOptions {
 type Draft = { -readonly [K in keyof AccountState]: AccountState[K] } & {
   lots: Lot[];
   commands: Map<string, CommandRecord>;
+  purchases: Map<string, PurchaseRecord>;
+  heldPayments: Set<string>;
 };
 
 const draftOf = (state: AccountState): Draft => ({
   ...state,
   lots: [...state.lots],
   commands: new Map(state.commands),
+  purchases: new Map(state.purchases),
+  heldPayments: new Set(state.heldPayments),
 });
 
 /** One event applied to a state; the given state is left untouched. */
@@ -111,9 +136,41 @@ const applyInPlace = (draft: Draft, event: AccountEvent, position: number, optio
 
 const applyBalance = (draft: Draft, event: AccountEvent): void => {
   switch (event.type) {
-    case 'CreditsPurchased':
-      addLot(draft, event.data.lotId, 'purchase', event.data.creditsMillicredits, null);
-      draft.totalPurchasedMillicredits = plus(draft.totalPurchasedMillicredits, event.data.creditsMillicredits);
+    case 'CreditsPurchased': {
+      const { lotId, creditsMillicredits, debtSettledMillicredits, paymentReference, paymentIntentId, priceCents } = event.data;
+      assert(debtSettledMillicredits <= draft.debtMillicredits, `purchase ${lotId} settles more than the debt`);
+      const lotMillicredits = minus(creditsMillicredits, debtSettledMillicredits);
+      if (lotMillicredits > 0) addLot(draft, lotId, 'purchase', lotMillicredits, null);
+      draft.debtMillicredits = minus(draft.debtMillicredits, debtSettledMillicredits);
+      draft.balanceMillicredits = plus(draft.balanceMillicredits, debtSettledMillicredits);
+      draft.totalPurchasedMillicredits = plus(draft.totalPurchasedMillicredits, creditsMillicredits);
+      draft.purchases.set(paymentReference, {
+        paymentReference,
+        paymentIntentId,
+        lotId,
+        creditsMillicredits,
+        priceCents,
+        refundedCentsTotal: 0,
+        removedMillicredits: 0,
+      });
+      return;
+    }
+    case 'CreditsRefunded': {
+      const { paymentReference, draws, creditsMillicredits, debtIncurredMillicredits, refundedCentsTotal } = event.data;
+      const purchase = draft.purchases.get(paymentReference);
+      assert(purchase !== undefined, `refund of unknown purchase ${paymentReference}`);
+      takeDraws(draft, draws, minus(creditsMillicredits, debtIncurredMillicredits));
+      draft.debtMillicredits = plus(draft.debtMillicredits, debtIncurredMillicredits);
+      draft.balanceMillicredits = minus(draft.balanceMillicredits, debtIncurredMillicredits);
+      draft.purchases.set(paymentReference, {
+        ...purchase,
+        refundedCentsTotal: Math.max(purchase.refundedCentsTotal, refundedCentsTotal),
+        removedMillicredits: plus(purchase.removedMillicredits, creditsMillicredits),
+      });
+      return;
+    }
+    case 'PaymentHeldForReview':
+      draft.heldPayments.add(event.data.paymentReference);
       return;
     case 'CreditsGranted':
       addLot(draft, event.data.lotId, 'grant', event.data.creditsMillicredits, event.data.expiresAt);

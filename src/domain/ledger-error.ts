@@ -6,6 +6,7 @@
 export type LedgerError =
   | { readonly code: 'idempotency_key_reused' }
   | { readonly code: 'unknown_service'; readonly service: string }
+  | { readonly code: 'purchase_not_found'; readonly paymentIntentId: string }
   | { readonly code: 'invalid_expiry'; readonly expiresAt: string; readonly now: string }
   | { readonly code: 'amount_out_of_range' }
   | {

@@ -58,9 +58,23 @@ const withDraws = (row: BalanceRow, draws: readonly LotDraw[], millicredits: num
 const applyEvent = (row: BalanceRow, event: AccountEvent): BalanceRow => {
   switch (event.type) {
     case 'CreditsPurchased': {
-      const { lotId, creditsMillicredits } = event.data;
-      return { ...withLot(row, lotId, creditsMillicredits, null), totalPurchasedMillicredits: row.totalPurchasedMillicredits + creditsMillicredits };
+      const { lotId, creditsMillicredits, debtSettledMillicredits } = event.data;
+      // Credits that pay off debt raise the balance without becoming a lot.
+      const lotMillicredits = creditsMillicredits - debtSettledMillicredits;
+      const credited = lotMillicredits > 0 ? withLot(row, lotId, lotMillicredits, null) : row;
+      return {
+        ...credited,
+        balanceMillicredits: credited.balanceMillicredits + debtSettledMillicredits,
+        totalPurchasedMillicredits: row.totalPurchasedMillicredits + creditsMillicredits,
+      };
     }
+    case 'CreditsRefunded': {
+      const { draws, creditsMillicredits, debtIncurredMillicredits } = event.data;
+      const drawn = withDraws(row, draws, creditsMillicredits - debtIncurredMillicredits);
+      return { ...drawn, balanceMillicredits: drawn.balanceMillicredits - debtIncurredMillicredits };
+    }
+    case 'PaymentHeldForReview':
+      return row;
     case 'CreditsGranted': {
       const { lotId, creditsMillicredits, expiresAt } = event.data;
       return { ...withLot(row, lotId, creditsMillicredits, expiresAt), totalGrantedMillicredits: row.totalGrantedMillicredits + creditsMillicredits };

@@ -7,7 +7,7 @@ import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-
 import type { Projection, TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
-export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment'] as const;
+export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund'] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
 /** One line of an account's history: a signed amount and the balance after it. */
@@ -25,9 +25,12 @@ export interface TransactionRow {
   readonly position: number;
 }
 
+const formatCents = (cents: number): string => `${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+
 type Entry = Pick<TransactionRow, 'id' | 'type' | 'creditsMillicredits' | 'service' | 'quantity' | 'description'>;
 
-const entryOf = (event: AccountEvent): Entry => {
+/** The history line an event makes; null for facts that move no credits. */
+const entryOf = (event: AccountEvent): Entry | null => {
   switch (event.type) {
     case 'CreditsPurchased':
       return {
@@ -51,6 +54,17 @@ const entryOf = (event: AccountEvent): Entry => {
       };
     case 'CreditsAdjusted':
       return { id: event.data.adjustmentId, type: 'adjustment', creditsMillicredits: event.data.creditsMillicredits, service: null, quantity: null, description: event.data.reason };
+    case 'CreditsRefunded':
+      return {
+        id: `${event.data.paymentReference}:refund:${event.data.refundedCentsTotal}`,
+        type: 'refund',
+        creditsMillicredits: -event.data.creditsMillicredits,
+        service: null,
+        quantity: null,
+        description: `Refund of payment ${event.data.paymentReference} (${formatCents(event.data.refundedCentsTotal)} refunded in all)`,
+      };
+    case 'PaymentHeldForReview':
+      return null;
     default:
       return assertNever(event);
   }
@@ -65,10 +79,11 @@ export const transactionRows = (
   let balance = before.balanceMillicredits;
   return events
     .filter((projected) => projected.streamRevision > before.revision)
-    .map(({ event, streamRevision, position }) => {
+    .flatMap(({ event, streamRevision, position }) => {
       const entry = entryOf(event);
+      if (entry === null) return [];
       balance += entry.creditsMillicredits;
-      return { accountId, streamRevision, ...entry, balanceAfterMillicredits: balance, occurredAt: event.data.occurredAt, position };
+      return [{ accountId, streamRevision, ...entry, balanceAfterMillicredits: balance, occurredAt: event.data.occurredAt, position }];
     });
 };
 

@@ -15,6 +15,7 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
+  | { readonly status: 'unchanged' }
   | { readonly status: 'rejected'; readonly error: LedgerError };
 
 /** Every attempt conflicted with another writer: safe to retry, answered as 503. */

@@ -16,7 +16,7 @@ export const decodeAccountEvent = (recorded: RecordedEvent): AccountEvent => {
     throw new Error(`unknown event ${recorded.type} v${String(schemaVersion)} at position ${recorded.position}`);
   }
   // Stored events of a known type and version were written by encodeAccountEvent.
-  return { type, schemaVersion, data: recorded.data } as unknown as AccountEvent;
+  return { type, schemaVersion, data: upcast(type, recorded.data) } as unknown as AccountEvent;
 };
 
 /** Positions leave the service as JSON numbers; a position past 2^53 is a broken store. */
@@ -25,3 +25,10 @@ export const positionNumber = (position: bigint): number => {
   if (!Number.isSafeInteger(value)) throw new Error(`position ${position} exceeds the safe integer range`);
   return value;
 };
+
+/**
+ * Fields added to a version after events of it were stored get their neutral value:
+ * purchases recorded before refunds existed settled no debt and name no PaymentIntent.
+ */
+const upcast = (type: string, data: object): object =>
+  type === 'CreditsPurchased' ? { paymentIntentId: null, debtSettledMillicredits: 0, ...data } : data;

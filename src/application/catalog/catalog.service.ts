@@ -16,13 +16,6 @@ export class CatalogService {
     return this.settings.packages.find((candidate) => candidate.id === packageId);
   }
 
-  /** For callers that validated the id at the edge: an unknown package here is a bug. */
-  package(packageId: string): CreditPackage {
-    const found = this.findPackage(packageId);
-    if (found === undefined) throw new Error(`unknown package ${packageId}`);
-    return found;
-  }
-
   rateCardAt(at: string): RateCard {
     const card = rateCardInForce(this.settings.rateCards, at);
     if (card === undefined) throw new Error(`no rate card is in force at ${at}`);

@@ -10,9 +10,10 @@ export class RecordPurchaseCommand extends Command<CommandOutcome> {
   constructor(
     readonly input: CommandInput & {
       readonly packageId: string;
-      readonly priceCents: number;
-      readonly currency: string;
+      readonly paidCents: number;
+      readonly paidCurrency: string;
       readonly paymentReference: string;
+      readonly paymentIntentId: string | null;
     },
   ) {
     super();

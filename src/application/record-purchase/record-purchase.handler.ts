@@ -15,11 +15,12 @@ export class RecordPurchaseHandler implements ICommandHandler<RecordPurchaseComm
   ) {}
 
   execute({ input }: RecordPurchaseCommand): Promise<CommandOutcome> {
+    const known = this.catalog.findPackage(input.packageId);
     return this.executor.execute({
       type: 'RecordPurchase',
       ...input,
       purchaseId: this.ids.next(),
-      creditsMillicredits: this.catalog.package(input.packageId).creditsMillicredits,
+      expected: known === undefined ? null : { creditsMillicredits: known.creditsMillicredits, priceCents: known.priceCents, currency: known.currency },
       now: this.clock.now().toISOString(),
     });
   }

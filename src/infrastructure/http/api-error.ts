@@ -75,6 +75,9 @@ export const fromLedgerError = (error: LedgerError): ApiError => {
       ]);
     case 'invalid_expiry':
       return validationFailed([{ field: 'body.expiresAt', problem: `must be after the current time ${error.now}` }]);
+    case 'purchase_not_found':
+      // A refund reported before its purchase: Stripe retries the delivery later.
+      return new ApiError('unavailable', `no purchase with payment ${error.paymentIntentId} is recorded yet; retry`, { retryable: true });
     case 'amount_out_of_range':
       return validationFailed([{ field: 'body', problem: 'the amount is outside the range the ledger can hold' }]);
   }

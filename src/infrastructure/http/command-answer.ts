@@ -17,6 +17,7 @@ export const answer = <Body>(
   render: (record: CommandRecord) => Body,
 ): Body => {
   if (outcome.status === 'rejected') throw new LedgerRejection(outcome.error);
+  if (outcome.status === 'unchanged') throw new Error('an API command cannot be left unchanged');
   if (outcome.status === 'replayed' && identity.keyed) void reply.header(REPLAYED_HEADER, 'true');
   return render(outcome.record);
 };

@@ -94,10 +94,11 @@ const nextCommand = (accountId: string, state: AccountState, n: number, now: str
     type: 'RecordPurchase',
     purchaseId: `purchase-${accountId}-${n}`,
     packageId: 'starter',
-    creditsMillicredits: 100_000,
-    priceCents: 1000,
-    currency: 'usd',
+    expected: { creditsMillicredits: 100_000, priceCents: 1000, currency: 'usd' },
+    paidCents: 1000,
+    paidCurrency: 'usd',
     paymentReference: `cs_test_${accountId}_${n}`,
+    paymentIntentId: `pi_test_${accountId}_${n}`,
   });
   if (state.lots.length === 0) return random.next() < 0.5 ? grant() : purchase();
   const roll = random.next();

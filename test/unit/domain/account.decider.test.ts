@@ -382,7 +382,7 @@ describe('AdjustCredits', () => {
 describe('RecordPurchase', () => {
   it('adds a purchased lot that never expires', () => {
     const after = given([])
-      .when(recordPurchase('cs_1', MAR_1, 100_000, { packageId: 'starter', priceCents: 1000, currency: 'usd' }))
+      .when(recordPurchase('cs_1', MAR_1, 100_000, { packageId: 'starter' }))
       .then([
         {
           type: 'CreditsPurchased',
@@ -398,6 +398,8 @@ describe('RecordPurchase', () => {
             priceCents: 1000,
             currency: 'usd',
             paymentReference: 'cs_cs_1',
+            paymentIntentId: 'pi_cs_1',
+            debtSettledMillicredits: 0,
           },
         },
       ]);
@@ -413,12 +415,10 @@ describe('RecordPurchase', () => {
   });
 
   it.each([
-    ['no credits', { creditsMillicredits: 0 }],
-    ['fractional credits', { creditsMillicredits: 0.5 }],
-    ['a negative price', { priceCents: -1 }],
-    ['a fractional price', { priceCents: 9.99 }],
-  ])('crashes on %s', (_, overrides) => {
-    given([]).when(recordPurchase('p1', MAR_1, 1000, overrides)).thenCrashes();
+    ['no credits', { creditsMillicredits: 0, priceCents: 1000, currency: 'usd' }],
+    ['fractional credits', { creditsMillicredits: 0.5, priceCents: 1000, currency: 'usd' }],
+  ])('crashes on a package with %s', (_, expected) => {
+    given([]).when(recordPurchase('p1', MAR_1, 1000, { expected })).thenCrashes();
   });
 });
 
@@ -538,5 +538,97 @@ describe('running totals stay safe integers', () => {
     const snapshot = structuredClone(state);
     decide(useCredits('u1', MAR_2, 'sms', 2), state, DEFAULT_OPTIONS);
     expect(state).toEqual(snapshot);
+  });
+});
+
+describe('RefundPurchase and debt', () => {
+  const bought = purchased('p1', MAR_1, 100_000);
+  const refund = (commandId: string, now: string, refundedCentsTotal: number) => ({
+    type: 'RefundPurchase' as const,
+    accountId: 'acc-1',
+    commandId,
+    requestHash: `hash-${commandId}`,
+    now,
+    paymentIntentId: 'pi_p1',
+    refundedCentsTotal,
+  });
+
+  it('takes back the refunded share from the purchase lot while its credits are unspent', () => {
+    const event = given([bought]).when(refund('r1', MAR_2, 250)).then([
+      {
+        type: 'CreditsRefunded',
+        schemaVersion: 1,
+        data: {
+          accountId: 'acc-1',
+          commandId: 'r1',
+          requestHash: 'hash-r1',
+          occurredAt: MAR_2,
+          paymentReference: 'cs_p1',
+          refundedCentsTotal: 250,
+          creditsMillicredits: 25_000,
+          draws: [{ lotId: 'lot-p1', millicredits: 25_000 }],
+          debtIncurredMillicredits: 0,
+        },
+      },
+    ]);
+    expect(event).toMatchObject({ balanceMillicredits: 75_000, debtMillicredits: 0 });
+  });
+
+  it('puts the account into debt for refunded credits already spent, refuses spends, and lets the next purchase pay it first', () => {
+    const spentAll = used('u1', MAR_2, 'gpt-4', 1000, 60_000, [{ lotId: 'lot-p1', millicredits: 60_000 }]);
+    const inDebt = given([bought, spentAll]).when(refund('r1', MAR_2, 1000)).then([
+      {
+        type: 'CreditsRefunded',
+        schemaVersion: 1,
+        data: {
+          accountId: 'acc-1',
+          commandId: 'r1',
+          requestHash: 'hash-r1',
+          occurredAt: MAR_2,
+          paymentReference: 'cs_p1',
+          refundedCentsTotal: 1000,
+          creditsMillicredits: 100_000,
+          draws: [{ lotId: 'lot-p1', millicredits: 40_000 }],
+          debtIncurredMillicredits: 60_000,
+        },
+      },
+    ]);
+    expect(inDebt).toMatchObject({ balanceMillicredits: -60_000, debtMillicredits: 60_000, lots: [] });
+    expect(decide(useCredits('u2', MAR_2, 'sms', 1), inDebt, DEFAULT_OPTIONS)).toMatchObject({ status: 'rejected', error: { code: 'insufficient_credits' } });
+    const next = decide(recordPurchase('p2', MAR_2, 100_000), inDebt, DEFAULT_OPTIONS);
+    expect(next).toMatchObject({ status: 'accepted', events: [{ type: 'CreditsPurchased', data: { creditsMillicredits: 100_000, debtSettledMillicredits: 60_000 } }] });
+  });
+
+  it('removes nothing more for a repeated or older running total, and each later partial refund once', () => {
+    const decided = decide(refund('r1', MAR_2, 500), given([bought]).state, DEFAULT_OPTIONS);
+    if (decided.status !== 'accepted') throw new Error(`expected a refund, got ${decided.status}`);
+    const first = given([bought, ...decided.events]).state;
+    expect(decide(refund('r2', MAR_2, 500), first, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+    expect(decide(refund('r3', MAR_2, 300), first, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+    expect(decide(refund('r4', MAR_2, 1000), first, DEFAULT_OPTIONS)).toMatchObject({
+      status: 'accepted',
+      events: [{ data: { creditsMillicredits: 50_000, refundedCentsTotal: 1000 } }],
+    });
+  });
+
+  it('is refused while the purchase it refunds is not recorded (Stripe delivers it again later)', () => {
+    given([]).when(refund('r1', MAR_2, 1000)).thenRejected('purchase_not_found');
+  });
+});
+
+describe('RecordPurchase exactly once', () => {
+  it('leaves a session that was credited, or held, unchanged forever', () => {
+    const bought = purchased('p1', MAR_1, 100_000);
+    const later = plusMs(MAR_1, 10 * RETENTION_MS);
+    expect(decide(recordPurchase('p1', later, 100_000), given([bought]).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+  });
+
+  it('holds a session whose amount or currency does not match its package for review, crediting nothing', () => {
+    const held = decide(recordPurchase('p1', MAR_1, 100_000, { paidCents: 999 }), given([]).state, DEFAULT_OPTIONS);
+    expect(held).toMatchObject({ status: 'accepted', events: [{ type: 'PaymentHeldForReview', data: { paidCents: 999, expectedCents: 1000 } }] });
+    const wrongCurrency = decide(recordPurchase('p2', MAR_1, 100_000, { paidCurrency: 'eur' }), given([]).state, DEFAULT_OPTIONS);
+    expect(wrongCurrency).toMatchObject({ status: 'accepted', events: [{ type: 'PaymentHeldForReview', data: { paidCurrency: 'eur' } }] });
+    const unknownPackage = decide(recordPurchase('p3', MAR_1, 100_000, { expected: null }), given([]).state, DEFAULT_OPTIONS);
+    expect(unknownPackage).toMatchObject({ status: 'accepted', events: [{ type: 'PaymentHeldForReview', data: { expectedCents: null } }] });
   });
 });

@@ -132,10 +132,11 @@ export const recordPurchase = (
   ...envelope(commandId, now),
   purchaseId: `lot-${commandId}`,
   packageId: 'starter',
-  creditsMillicredits: millicredits,
-  priceCents: 1000,
-  currency: 'usd',
+  expected: { creditsMillicredits: millicredits, priceCents: 1000, currency: 'usd' },
+  paidCents: 1000,
+  paidCurrency: 'usd',
   paymentReference: `cs_${commandId}`,
+  paymentIntentId: `pi_${commandId}`,
   ...overrides,
 });
 
@@ -152,6 +153,8 @@ export const purchased = (commandId: string, occurredAt: string, millicredits: n
     priceCents: 1000,
     currency: 'usd',
     paymentReference: `cs_${commandId}`,
+    paymentIntentId: `pi_${commandId}`,
+    debtSettledMillicredits: 0,
   },
 });
 

@@ -12,6 +12,7 @@ import {
   type EvolveOptions,
 } from '../../../src/domain/account.state';
 import {
+  ACCOUNT_ID,
   MAR_1,
   RETENTION_MS,
   SERVICES,
@@ -36,7 +37,9 @@ type Step =
   /** `all`: as many units as what is spendable pays for, to reach a zero balance often. */
   | { readonly kind: 'use'; readonly service: string; readonly quantity: number | 'all' }
   | { readonly kind: 'adjust'; readonly millicredits: number }
-  | { readonly kind: 'repeat'; readonly pick: number; readonly sameHash: boolean };
+  | { readonly kind: 'repeat'; readonly pick: number; readonly sameHash: boolean }
+  /** Stripe's running refunded total on an earlier purchase (starter: 1000 cents; above it is clamped). */
+  | { readonly kind: 'refund'; readonly pick: number; readonly refundedCentsTotal: number };
 
 interface TimedStep {
   readonly step: Step;
@@ -79,6 +82,9 @@ const stepOf = (scale: Scale): fc.Arbitrary<Step> =>
       .tuple(scale.credit, fc.boolean())
       .map(([millicredits, debit]): Step => ({ kind: 'adjust', millicredits: debit ? -millicredits : millicredits })),
     fc.record({ pick: fc.nat(), sameHash: fc.boolean() }).map((repeat): Step => ({ kind: 'repeat', ...repeat })),
+    fc
+      .record({ pick: fc.nat(), refundedCentsTotal: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constant(1000), fc.integer({ min: 1000, max: 1200 })) })
+      .map((refund): Step => ({ kind: 'refund', ...refund })),
   );
 
 const historyOf = (scale: Scale): fc.Arbitrary<readonly TimedStep[]> =>
@@ -116,6 +122,20 @@ const commandFor = (
       return useCredits(commandId, now, step.service, step.quantity === 'all' ? allOf(step.service, state, now) : step.quantity);
     case 'adjust':
       return adjustCredits(commandId, now, step.millicredits);
+    case 'refund': {
+      const purchases = issued.filter((command) => command.type === 'RecordPurchase');
+      const purchase = purchases[step.pick % Math.max(1, purchases.length)];
+      if (purchase?.paymentIntentId == null) return undefined;
+      return {
+        type: 'RefundPurchase',
+        accountId: ACCOUNT_ID,
+        commandId,
+        requestHash: `hash-${commandId}`,
+        now,
+        paymentIntentId: purchase.paymentIntentId,
+        refundedCentsTotal: step.refundedCentsTotal,
+      };
+    }
     case 'repeat': {
       const earlier = issued[step.pick % Math.max(1, issued.length)];
       if (earlier === undefined) return undefined;
@@ -131,6 +151,8 @@ const commandFor = (
           return { ...repeated, adjustmentId: freshId };
         case 'RecordPurchase':
           return { ...repeated, purchaseId: freshId };
+        case 'RefundPurchase':
+          return repeated;
       }
     }
   }
@@ -142,6 +164,7 @@ interface Ledger {
   readonly log: { readonly event: AccountEvent; readonly position: number }[];
   adjustedInMillicredits: bigint;
   adjustedOutMillicredits: bigint;
+  refundedMillicredits: bigint;
 }
 
 /** Exact sums: with amounts near MAX_SAFE_INTEGER a float sum would hide an error. */
@@ -163,8 +186,10 @@ const holds = (condition: boolean, what: string, detail: () => unknown): void =>
 
 const checkInvariants = (ledger: Ledger): void => {
   const { state } = ledger;
-  holds(availableMillicredits(state) >= 0, 'available must never be negative', () => state);
-  same(sum(state.lots.map((lot) => lot.remainingMillicredits)), BigInt(state.balanceMillicredits));
+  // Only a refund of credits already spent may take the balance below zero, and then as debt.
+  holds(availableMillicredits(state) >= 0 || state.debtMillicredits > 0, 'available is negative only in debt', () => state);
+  holds(state.debtMillicredits >= 0, 'debt is never negative', () => state);
+  same(sum(state.lots.map((lot) => lot.remainingMillicredits)) - BigInt(state.debtMillicredits), BigInt(state.balanceMillicredits));
   for (const lot of state.lots) {
     holds(Number.isSafeInteger(lot.remainingMillicredits) && lot.remainingMillicredits > 0, 'every lot holds credits', () => lot);
   }
@@ -172,7 +197,8 @@ const checkInvariants = (ledger: Ledger): void => {
     sum([state.totalPurchasedMillicredits, state.totalGrantedMillicredits]) +
       ledger.adjustedInMillicredits -
       BigInt(state.totalUsedMillicredits) -
-      ledger.adjustedOutMillicredits,
+      ledger.adjustedOutMillicredits -
+      ledger.refundedMillicredits,
     BigInt(state.balanceMillicredits),
   );
   same(fold(initialAccountState, ledger.log, OPTIONS), state);
@@ -199,7 +225,7 @@ const checkDecision = (decision: Decision, command: AccountCommand, before: Acco
     }
     return;
   }
-  if (command.type === 'UseCredits') checkSpend(decision.events, command.now, before);
+  if (decision.status === 'accepted' && command.type === 'UseCredits') checkSpend(decision.events, command.now, before);
 };
 
 const checkSpend = (events: readonly AccountEvent[], now: string, before: AccountState): void => {
@@ -224,7 +250,7 @@ const checkSpend = (events: readonly AccountEvent[], now: string, before: Accoun
 };
 
 const replay = (history: readonly TimedStep[]): void => {
-  const ledger: Ledger = { state: initialAccountState, log: [], adjustedInMillicredits: 0n, adjustedOutMillicredits: 0n };
+  const ledger: Ledger = { state: initialAccountState, log: [], adjustedInMillicredits: 0n, adjustedOutMillicredits: 0n, refundedMillicredits: 0n };
   const issued: AccountCommand[] = [];
   let instant = Date.parse(MAR_1);
   let position = 0;
@@ -244,6 +270,8 @@ const replay = (history: readonly TimedStep[]): void => {
           ledger.adjustedInMillicredits += BigInt(event.data.creditsMillicredits);
         } else if (event.type === 'CreditsAdjusted') {
           ledger.adjustedOutMillicredits -= BigInt(event.data.creditsMillicredits);
+        } else if (event.type === 'CreditsRefunded') {
+          ledger.refundedMillicredits += BigInt(event.data.creditsMillicredits);
         }
       }
     }

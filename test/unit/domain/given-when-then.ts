@@ -86,4 +86,6 @@ const summary = (decision: Decision): unknown =>
     ? { status: decision.status, events: decision.events.map((event) => event.type) }
     : decision.status === 'rejected'
       ? decision
-      : { status: decision.status, commandId: decision.record.commandId };
+      : decision.status === 'unchanged'
+        ? decision
+        : { status: decision.status, commandId: decision.record.commandId };
