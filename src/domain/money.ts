@@ -60,3 +60,11 @@ export const parseCredits = (text: string): number | null => {
   if (!Number.isSafeInteger(magnitude)) return null;
   return sign === '-' && magnitude !== 0 ? -magnitude : magnitude;
 };
+
+/** "10.00" for 1000 minor units (cents). */
+export const formatCents = (cents: number): string => {
+  assert(Number.isSafeInteger(cents), `cents must be a safe integer, got ${cents}`);
+  const sign = cents < 0 ? '-' : '';
+  const magnitude = Math.abs(cents);
+  return `${sign}${Math.trunc(magnitude / 100)}.${String(magnitude % 100).padStart(2, '0')}`;
+};

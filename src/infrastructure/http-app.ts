@@ -22,6 +22,8 @@ export const createHttpApp = async (config: AppConfig, logger: false | undefined
   const app = await NestFactory.create<NestFastifyApplication>(LedgerModule.forConfig(config), adapter, {
     ...(logger === false ? { logger: false } : {}),
     abortOnError: false,
+    // The Stripe webhook's signature is over the exact bytes received.
+    rawBody: true,
   });
   app.enableShutdownHooks();
   return app;

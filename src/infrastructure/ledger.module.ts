@@ -18,6 +18,12 @@ import { PROJECTIONS } from '../projections/projections.registry';
 import { ProjectionsHost } from '../projections/projections-host';
 import { PostgresReadModels } from '../projections/postgres-read-models';
 import { AnalyticsController } from './http/analytics.controller';
+import { PaymentsController } from './http/payments.controller';
+import { SimulatedCheckoutController } from './http/simulated-checkout.controller';
+import { RefundPurchaseHandler } from '../application/refund-purchase/refund-purchase.handler';
+import { paymentsGateway } from './stripe/payments-gateway';
+import { PAYMENTS_GATEWAY } from './stripe/payments.port';
+import { StripeWebhookProcessor } from './stripe/stripe-webhook.processor';
 import { GrantCreditsHandler } from '../application/grant-credits/grant-credits.handler';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../application/ledger-settings';
 import { RecordPurchaseHandler } from '../application/record-purchase/record-purchase.handler';
@@ -86,7 +92,7 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [CreditsController, AdminController, AnalyticsController, HealthController],
+      controllers: [CreditsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
@@ -116,6 +122,9 @@ export class LedgerModule {
         GrantCreditsHandler,
         AdjustCreditsHandler,
         RecordPurchaseHandler,
+        RefundPurchaseHandler,
+        StripeWebhookProcessor,
+        { provide: PAYMENTS_GATEWAY, useValue: paymentsGateway(config.payments, config.publicBaseUrl) },
         GetBalanceHandler,
         GetTransactionsHandler,
         GetUsageHandler,

@@ -4,24 +4,48 @@ import { accountEventsOf } from './account-events';
 import type { Projection, TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
-export const purchaseRows = (events: readonly RecordedEvent[]) =>
-  accountEventsOf(events).flatMap(({ event, position }) =>
-    event.type === 'CreditsPurchased'
-      ? [
-          {
-            purchaseId: event.data.lotId,
-            accountId: event.data.accountId,
-            packageId: event.data.packageId,
-            creditsMillicredits: event.data.creditsMillicredits,
-            priceCents: event.data.priceCents,
-            currency: event.data.currency,
-            paymentReference: event.data.paymentReference,
-            occurredAt: event.data.occurredAt,
-            position,
-          },
-        ]
-      : [],
-  );
+export type PurchaseStatus = 'credited' | 'partially_refunded' | 'refunded' | 'held_for_review';
+
+/**
+ * One row per paid Checkout Session: credited, refunded (in part or whole), or held for
+ * review. Writes go in log order, one statement per fact: payments are few.
+ */
+const applyEvent = async (tx: SqlExecutor, table: string, { event, position }: ReturnType<typeof accountEventsOf>[number]): Promise<void> => {
+  switch (event.type) {
+    case 'CreditsPurchased':
+      await tx.query(
+        `INSERT INTO ${table} (payment_reference, purchase_id, account_id, package_id, status, credits, price_cents, currency,
+           paid_cents, refunded_cents, refunded_credits, payment_intent_id, occurred_at, position)
+         VALUES ($1, $2, $3, $4, 'credited', $5, $6, $7, $6, 0, 0, $8, $9, $10)
+         ON CONFLICT (payment_reference) DO NOTHING`,
+        [event.data.paymentReference, event.data.lotId, event.data.accountId, event.data.packageId, event.data.creditsMillicredits,
+          event.data.priceCents, event.data.currency, event.data.paymentIntentId, event.data.occurredAt, position],
+      );
+      return;
+    case 'PaymentHeldForReview':
+      await tx.query(
+        `INSERT INTO ${table} (payment_reference, purchase_id, account_id, package_id, status, credits, price_cents, currency,
+           paid_cents, refunded_cents, refunded_credits, payment_intent_id, occurred_at, position)
+         VALUES ($1, NULL, $2, $3, 'held_for_review', 0, $4, $5, $6, 0, 0, $7, $8, $9)
+         ON CONFLICT (payment_reference) DO NOTHING`,
+        [event.data.paymentReference, event.data.accountId, event.data.packageId, event.data.expectedCents, event.data.paidCurrency,
+          event.data.paidCents, event.data.paymentIntentId, event.data.occurredAt, position],
+      );
+      return;
+    case 'CreditsRefunded':
+      // Guarded by position: a replayed refund never counts twice.
+      await tx.query(
+        `UPDATE ${table} SET refunded_cents = GREATEST(refunded_cents, $2), refunded_credits = refunded_credits + $3,
+           status = CASE WHEN GREATEST(refunded_cents, $2) >= price_cents THEN 'refunded' ELSE 'partially_refunded' END,
+           position = $4
+         WHERE payment_reference = $1 AND position < $4`,
+        [event.data.paymentReference, event.data.refundedCentsTotal, event.data.creditsMillicredits, position],
+      );
+      return;
+    default:
+      return;
+  }
+};
 
 export const purchasesProjection: Projection = {
   name: 'purchases',
@@ -31,34 +55,28 @@ export const purchasesProjection: Projection = {
     const name = identifier(table('purchases'));
     await createTableOnce(tx, name, [
       `CREATE TABLE ${name} (
-        purchase_id text PRIMARY KEY,
+        payment_reference text PRIMARY KEY,
+        purchase_id text,
         account_id text NOT NULL,
         package_id text NOT NULL,
+        status text NOT NULL,
         credits bigint NOT NULL,
-        price_cents bigint NOT NULL,
+        price_cents bigint,
         currency text NOT NULL,
-        payment_reference text NOT NULL,
+        paid_cents bigint NOT NULL,
+        refunded_cents bigint NOT NULL,
+        refunded_credits bigint NOT NULL,
+        payment_intent_id text,
         occurred_at timestamptz NOT NULL,
         position bigint NOT NULL
       )`,
-      `CREATE INDEX ON ${name} (account_id, position DESC)`,
+      `CREATE INDEX ON ${name} (account_id, occurred_at DESC)`,
+      `CREATE INDEX ON ${name} (status) WHERE status = 'held_for_review'`,
     ]);
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
-    const rows = purchaseRows(events);
-    if (rows.length === 0) return;
-    await tx.query(
-      `INSERT INTO ${identifier(table('purchases'))}
-         (purchase_id, account_id, package_id, credits, price_cents, currency, payment_reference, occurred_at, position)
-       SELECT r."purchaseId", r."accountId", r."packageId", r."creditsMillicredits", r."priceCents", r.currency,
-              r."paymentReference", r."occurredAt", r.position
-         FROM jsonb_to_recordset($1::jsonb) AS r("purchaseId" text, "accountId" text, "packageId" text,
-              "creditsMillicredits" bigint, "priceCents" bigint, currency text, "paymentReference" text,
-              "occurredAt" timestamptz, position bigint)
-       ON CONFLICT (purchase_id) DO NOTHING`,
-      [JSON.stringify(rows)],
-    );
+    const name = identifier(table('purchases'));
+    for (const projected of accountEventsOf(events)) await applyEvent(tx, name, projected);
   },
 };
-

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../application/event-store.port';
 import type { AccountEvent } from '../domain/account.events';
 import { assertNever } from '../domain/account.state';
-import { formatCredits } from '../domain/money';
+import { formatCents, formatCredits } from '../domain/money';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
 import type { Projection, TableNamer } from './projection';
@@ -24,8 +24,6 @@ export interface TransactionRow {
   readonly occurredAt: string;
   readonly position: number;
 }
-
-const formatCents = (cents: number): string => `${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
 
 type Entry = Pick<TransactionRow, 'id' | 'type' | 'creditsMillicredits' | 'service' | 'quantity' | 'description'>;
 

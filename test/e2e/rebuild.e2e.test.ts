@@ -10,7 +10,7 @@ const ORDER_BY: Readonly<Record<string, string>> = {
   balances: 'account_id',
   transactions: 'account_id, stream_revision',
   usage_daily: 'account_id, day, service',
-  purchases: 'purchase_id',
+  purchases: 'payment_reference',
 };
 
 const contentHash = async (sql: SqlClient, table: string, orderBy: string): Promise<string> => {

@@ -13,7 +13,7 @@ export const ROW_ORDER: Readonly<Record<string, string>> = {
   balances: 'account_id',
   transactions: 'account_id, stream_revision',
   usage_daily: 'account_id, day, service',
-  purchases: 'purchase_id',
+  purchases: 'payment_reference',
 };
 
 const REPLAY_PAGE_SIZE = 250;

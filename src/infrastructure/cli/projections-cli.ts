@@ -35,7 +35,7 @@ const rebuild = async (sql: SqlClient, store: EventStore, selected: readonly Pro
     const result = await rebuildProjection(sql, store, projection, { batchSize: REBUILD_BATCH_SIZE, onProgress: progressPrinter() });
     if (process.stdout.isTTY) process.stdout.write('\n');
     say(
-      `${result.projection}: rebuilt from ${result.eventsApplied.toLocaleString('en-US')} events in ${result.seconds.toFixed(1)} s, swapped in at position ${String(result.position)}`,
+      `${result.projection}: rebuilt from ${result.eventsApplied.toLocaleString('en-US')} events in ${Math.round(result.seconds * 10) / 10} s, swapped in at position ${String(result.position)}`,
     );
   }
 };

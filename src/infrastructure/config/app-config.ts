@@ -1,10 +1,18 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export type AuthConfig =
   | { readonly kind: 'secret'; readonly secret: string; readonly development: boolean }
   | { readonly kind: 'jwks'; readonly url: string };
+
+export type PaymentsConfig =
+  /** Real Stripe: Checkout Sessions through the SDK, webhooks signed by Stripe. */
+  | { readonly mode: 'stripe'; readonly secretKey: string; readonly webhookSecret: string; readonly apiBaseUrl: string | undefined }
+  /** Development without keys: a local checkout page that sends signed events through the same webhook path. */
+  | { readonly mode: 'simulated'; readonly webhookSecret: string }
+  /** Production without keys: checkout and webhook answer 503. */
+  | { readonly mode: 'disabled' };
 
 export interface AppConfig {
   readonly production: boolean;
@@ -21,6 +29,11 @@ export interface AppConfig {
   readonly readYourWritesTimeoutMs: number;
   /** Run the projections inside this process (default), or leave them to `npm run projections`. */
   readonly runProjections: boolean;
+  readonly payments: PaymentsConfig;
+  /** Where clients reach this service (links to the simulated checkout page). */
+  readonly publicBaseUrl: string;
+  readonly checkoutSuccessUrl: string;
+  readonly checkoutCancelUrl: string;
 }
 
 /** Every bad variable, one line each: the service refuses to start on any of them. */
@@ -65,9 +78,17 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     problems.push('EVENTSTORE_CONNECTION_STRING: expected an esdb:// connection string');
   }
   const dataDir = resolve(optional('LEDGER_DATA_DIR') ?? 'data');
+  const port = integer('PORT', 3000, 0, 65535);
+  const url = (name: string, fallback: string): string => {
+    const raw = optional(name) ?? fallback;
+    if (!/^https?:\/\/[^\s]+$/.test(raw)) problems.push(`${name}=${JSON.stringify(raw)}: expected an http(s) URL`);
+    return raw.replace(/\/+$/, '');
+  };
+  const publicBaseUrl = url('PUBLIC_BASE_URL', `http://localhost:${port}`);
+  const auth = authConfig(env, production, dataDir, problems);
   const config = {
     production,
-    port: integer('PORT', 3000, 0, 65535),
+    port,
     host: optional('HOST') ?? '0.0.0.0',
     databaseUrl,
     dataDir,
@@ -77,7 +98,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     catalogDir: optional('CATALOG_DIR'),
     readYourWritesTimeoutMs: integer('READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
     runProjections: flag('RUN_PROJECTIONS', true),
-    auth: authConfig(env, production, dataDir, problems),
+    auth,
+    payments: paymentsConfig(env, production, auth, problems),
+    publicBaseUrl,
+    checkoutSuccessUrl: url('CHECKOUT_SUCCESS_URL', `${publicBaseUrl}/checkout/success`),
+    checkoutCancelUrl: url('CHECKOUT_CANCEL_URL', `${publicBaseUrl}/checkout/cancel`),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -111,4 +136,22 @@ export const developmentSecret = (dataDir: string): string => {
   const secret = randomBytes(32).toString('hex');
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return secret;
+};
+
+const paymentsConfig = (env: NodeJS.ProcessEnv, production: boolean, auth: AuthConfig, problems: string[]): PaymentsConfig => {
+  const secretKey = env['STRIPE_SECRET_KEY'] || undefined;
+  const webhookSecret = env['STRIPE_WEBHOOK_SECRET'] || undefined;
+  const apiBaseUrl = env['STRIPE_API_BASE_URL'] || undefined;
+  if (apiBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(apiBaseUrl)) {
+    problems.push('STRIPE_API_BASE_URL: expected an http(s) URL such as http://localhost:12111');
+  }
+  if (secretKey !== undefined) {
+    if (!/^(sk|rk)_(test|live)_/.test(secretKey)) problems.push('STRIPE_SECRET_KEY: expected a Stripe secret key (sk_test_… or sk_live_…)');
+    if (webhookSecret === undefined) problems.push('STRIPE_WEBHOOK_SECRET: required with STRIPE_SECRET_KEY (whsec_…, from the webhook endpoint)');
+    return { mode: 'stripe', secretKey, webhookSecret: webhookSecret ?? '', apiBaseUrl };
+  }
+  if (production) return { mode: 'disabled' };
+  // The simulated checkout signs its events with a secret only this installation knows.
+  const seed = auth.kind === 'secret' ? auth.secret : auth.url;
+  return { mode: 'simulated', webhookSecret: webhookSecret ?? `whsec_dev_${createHmac('sha256', seed).update('simulated-stripe').digest('hex')}` };
 };

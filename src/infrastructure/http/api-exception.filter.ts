@@ -30,6 +30,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (exception instanceof ReadModelBehindError) {
       return new ApiError('unavailable', exception.message, { retryable: true, minPosition: exception.position });
     }
+    if (isStripeError(exception)) {
+      this.logger.warn(`payment provider: ${messageOf(exception)}`);
+      return new ApiError('unavailable', 'the payment provider could not be reached or refused the request; retry', { retryable: true });
+    }
     if (exception instanceof HttpException) return fromHttpStatus(exception.getStatus(), exception.message);
     const status = statusCodeOf(exception);
     if (status !== undefined && status >= 400 && status < 500) return fromHttpStatus(status, messageOf(exception));
@@ -62,4 +66,10 @@ const isUnavailable = (exception: unknown): boolean => {
   const code = (exception as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return messageOf(exception).includes('Connection terminated');
   return UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code);
+};
+
+/** Errors of the Stripe SDK (connection, API, authentication): ours to retry, never the client's fault. */
+const isStripeError = (exception: unknown): boolean => {
+  const type = (exception as { type?: unknown } | null)?.type;
+  return exception instanceof Error && typeof type === 'string' && type.startsWith('Stripe');
 };
