@@ -273,7 +273,7 @@ describe.each(storageTargets())('read side over HTTP on %s', (name, makeStorage)
     await refused('/api/credits/transactions?limit=0');
     await refused('/api/credits/transactions?limit=201');
     await refused('/api/credits/transactions?limit=ten');
-    await refused('/api/credits/transactions?type=refund');
+    await refused('/api/credits/transactions?type=teleport');
     await refused('/api/credits/transactions?cursor=garbage');
     await refused(`/api/credits/transactions?cursor=${Buffer.from('v1.-5').toString('base64url')}`);
     await refused(`/api/credits/transactions?cursor=${firstUsage.body.nextCursor}x`);
