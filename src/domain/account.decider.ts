@@ -183,6 +183,8 @@ const recordPurchase = (command: RecordPurchase, state: AccountState): Decision 
 
 const refundPurchase = (command: RefundPurchase, state: AccountState): Decision => {
   const purchase = [...state.purchases.values()].find((candidate) => candidate.paymentIntentId === command.paymentIntentId);
+  // A payment held for review was never credited: refunding it (how a review is closed) takes nothing.
+  if (purchase === undefined && [...state.heldPayments.values()].includes(command.paymentIntentId)) return unchanged;
   if (purchase === undefined) return rejected({ code: 'purchase_not_found', paymentIntentId: command.paymentIntentId });
   const owed = refundedShare(purchase, command.refundedCentsTotal);
   const removing = owed - purchase.removedMillicredits;

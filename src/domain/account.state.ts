@@ -51,8 +51,8 @@ export interface AccountState {
   readonly commands: ReadonlyMap<string, CommandRecord>;
   /** Every purchase ever credited, by payment reference: never forgotten, so a payment credits once. */
   readonly purchases: ReadonlyMap<string, PurchaseRecord>;
-  /** Payment references held for review instead of credited. */
-  readonly heldPayments: ReadonlySet<string>;
+  /** Payments held for review instead of credited: payment reference → PaymentIntent. */
+  readonly heldPayments: ReadonlyMap<string, string | null>;
 }
 
 export const initialAccountState: AccountState = {
@@ -66,7 +66,7 @@ export const initialAccountState: AccountState = {
   lotsCreated: 0,
   commands: new Map(),
   purchases: new Map(),
-  heldPayments: new Set(),
+  heldPayments: new Map(),
 };
 
 export const availableMillicredits = (state: AccountState): number =>
@@ -94,7 +94,7 @@ type Draft = { -readonly [K in keyof AccountState]: AccountState[K] } & {
   lots: Lot[];
   commands: Map<string, CommandRecord>;
   purchases: Map<string, PurchaseRecord>;
-  heldPayments: Set<string>;
+  heldPayments: Map<string, string | null>;
 };
 
 const draftOf = (state: AccountState): Draft => ({
@@ -102,7 +102,7 @@ const draftOf = (state: AccountState): Draft => ({
   lots: [...state.lots],
   commands: new Map(state.commands),
   purchases: new Map(state.purchases),
-  heldPayments: new Set(state.heldPayments),
+  heldPayments: new Map(state.heldPayments),
 });
 
 /** One event applied to a state; the given state is left untouched. */
@@ -170,7 +170,7 @@ const applyBalance = (draft: Draft, event: AccountEvent): void => {
       return;
     }
     case 'PaymentHeldForReview':
-      draft.heldPayments.add(event.data.paymentReference);
+      draft.heldPayments.set(event.data.paymentReference, event.data.paymentIntentId);
       return;
     case 'CreditsGranted':
       addLot(draft, event.data.lotId, 'grant', event.data.creditsMillicredits, event.data.expiresAt);

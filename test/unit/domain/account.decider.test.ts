@@ -632,3 +632,13 @@ describe('RecordPurchase exactly once', () => {
     expect(unknownPackage).toMatchObject({ status: 'accepted', events: [{ type: 'PaymentHeldForReview', data: { expectedCents: null } }] });
   });
 });
+
+describe('refund of a payment held for review', () => {
+  it('changes nothing: the payment was never credited', () => {
+    const held = decide(recordPurchase('p1', MAR_1, 100_000, { paidCents: 1 }), given([]).state, DEFAULT_OPTIONS);
+    if (held.status !== 'accepted') throw new Error(`expected a hold, got ${held.status}`);
+    const state = given(held.events).state;
+    const refund = { type: 'RefundPurchase' as const, accountId: 'acc-1', commandId: 'r1', requestHash: 'hash-r1', now: MAR_2, paymentIntentId: 'pi_p1', refundedCentsTotal: 1 };
+    expect(decide(refund, state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+  });
+});
