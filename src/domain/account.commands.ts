@@ -61,4 +61,46 @@ export interface RefundPurchase extends CommandEnvelope {
   readonly refundedCentsTotal: number;
 }
 
-export type AccountCommand = UseCredits | GrantCredits | AdjustCredits | RecordPurchase | RefundPurchase;
+export interface ReserveCredits extends CommandEnvelope {
+  readonly type: 'ReserveCredits';
+  readonly reservationId: string;
+  readonly service: string;
+  readonly quantity: number;
+  readonly rate: AppliedRate | null;
+  readonly expiresAt: string;
+}
+
+export interface CaptureReservation extends CommandEnvelope {
+  readonly type: 'CaptureReservation';
+  readonly reservationId: string;
+  readonly quantity: number;
+}
+
+export interface ReleaseReservation extends CommandEnvelope {
+  readonly type: 'ReleaseReservation';
+  readonly reservationId: string;
+}
+
+/** From the expiry schedule: closes a reservation whose `expiresAt` has passed at `now`. */
+export interface ExpireReservation extends CommandEnvelope {
+  readonly type: 'ExpireReservation';
+  readonly reservationId: string;
+}
+
+/** From the expiry schedule: removes what is left of a grant's lot once `now` reaches its expiry. */
+export interface ExpireLot extends CommandEnvelope {
+  readonly type: 'ExpireLot';
+  readonly lotId: string;
+}
+
+export type AccountCommand =
+  | UseCredits
+  | GrantCredits
+  | AdjustCredits
+  | RecordPurchase
+  | RefundPurchase
+  | ReserveCredits
+  | CaptureReservation
+  | ReleaseReservation
+  | ExpireReservation
+  | ExpireLot;

@@ -1,4 +1,16 @@
-import type { AccountCommand, AdjustCredits, GrantCredits, RecordPurchase, RefundPurchase, UseCredits } from './account.commands';
+import type {
+  AccountCommand,
+  AdjustCredits,
+  CaptureReservation,
+  ExpireLot,
+  ExpireReservation,
+  GrantCredits,
+  RecordPurchase,
+  RefundPurchase,
+  ReleaseReservation,
+  ReserveCredits,
+  UseCredits,
+} from './account.commands';
 import type { AccountEvent, LotDraw } from './account.events';
 import {
   availableMillicredits,
@@ -8,6 +20,7 @@ import {
   type CommandRecord,
   type Lot,
   type PurchaseRecord,
+  type Reservation,
 } from './account.state';
 import { assert } from './assert';
 import type { LedgerError } from './ledger-error';
@@ -49,6 +62,16 @@ export const decide = (command: AccountCommand, state: AccountState, options: De
       return recordPurchase(command, state);
     case 'RefundPurchase':
       return refundPurchase(command, state);
+    case 'ReserveCredits':
+      return reserveCredits(command, state);
+    case 'CaptureReservation':
+      return captureReservation(command, state);
+    case 'ReleaseReservation':
+      return releaseReservation(command, state);
+    case 'ExpireReservation':
+      return expireReservation(command, state);
+    case 'ExpireLot':
+      return expireLot(command, state);
     default:
       return assertNever(command);
   }
@@ -190,7 +213,9 @@ const refundPurchase = (command: RefundPurchase, state: AccountState): Decision 
   const removing = owed - purchase.removedMillicredits;
   // Stripe reports the running total: an older or repeated report removes nothing more.
   if (removing <= 0) return unchanged;
-  const draws = drawForRefund(state, purchase.lotId, removing, command.now);
+  // Credits held by open reservations stay held: what the refund cannot take from the rest becomes debt.
+  const takeable = Math.min(removing, Math.max(0, availableMillicredits(state)));
+  const draws = drawForRefund(state, purchase.lotId, takeable, command.now);
   const drawn = draws.reduce((sum, draw) => sum + draw.millicredits, 0);
   return accepted({
     type: 'CreditsRefunded',
@@ -227,6 +252,105 @@ const drawForRefund = (state: AccountState, purchaseLotId: string, amount: numbe
     left -= take;
   }
   return draws;
+};
+
+const reserveCredits = (command: ReserveCredits, state: AccountState): Decision => {
+  const { rate } = command;
+  if (rate === null) return rejected({ code: 'unknown_service', service: command.service });
+  if (Date.parse(command.expiresAt) <= Date.parse(command.now)) {
+    return rejected({ code: 'invalid_expiry', expiresAt: command.expiresAt, now: command.now });
+  }
+  const hold = priceOf(rate, command.quantity);
+  if (hold === null || addMillicredits(state.reservedMillicredits, hold) === null) return rejected({ code: 'amount_out_of_range' });
+  const spendable = spendableMillicredits(state, command.now);
+  if (hold > spendable) return rejected({ code: 'insufficient_credits', requiredMillicredits: hold, availableMillicredits: spendable });
+  assert(!state.reservations.has(command.reservationId), `reservation id ${command.reservationId} is already in use`);
+  return accepted({
+    type: 'CreditsReserved',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      reservationId: command.reservationId,
+      service: command.service,
+      unit: rate.unit,
+      quantity: command.quantity,
+      rateCardVersion: rate.rateCardVersion,
+      unitPriceMillicredits: rate.unitPriceMillicredits,
+      per: rate.per,
+      reservedMillicredits: hold,
+      expiresAt: command.expiresAt,
+    },
+  });
+};
+
+/** The open reservation a command acts on, or why it cannot: unknown (404), or closed — also once past its expiry (409). */
+const openReservation = (state: AccountState, reservationId: string, now: string): Reservation | LedgerError => {
+  const reservation = state.reservations.get(reservationId);
+  if (reservation === undefined) return { code: 'reservation_not_found', reservationId };
+  if (reservation.status !== 'open') return { code: 'reservation_closed', reservationId, status: reservation.status };
+  if (Date.parse(reservation.expiresAt) <= Date.parse(now)) return { code: 'reservation_closed', reservationId, status: 'expired' };
+  return reservation;
+};
+
+const isRefusal = (value: Reservation | LedgerError): value is LedgerError => 'code' in value;
+
+const captureReservation = (command: CaptureReservation, state: AccountState): Decision => {
+  const reservation = openReservation(state, command.reservationId, command.now);
+  if (isRefusal(reservation)) return rejected(reservation);
+  const charge = priceOf(reservation.rate, command.quantity);
+  if (charge === null || addMillicredits(state.totalUsedMillicredits, charge) === null) return rejected({ code: 'amount_out_of_range' });
+  // The hold is this capture's own; beyond it, only what is available.
+  const capturable = Math.min(
+    liveBalanceMillicredits(state, command.now),
+    spendableMillicredits(state, command.now) + reservation.reservedMillicredits,
+  );
+  if (charge > capturable) return rejected({ code: 'insufficient_credits', requiredMillicredits: charge, availableMillicredits: Math.max(0, capturable) });
+  return accepted({
+    type: 'ReservationCaptured',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      reservationId: reservation.reservationId,
+      service: reservation.service,
+      quantity: command.quantity,
+      chargedMillicredits: charge,
+      reservedMillicredits: reservation.reservedMillicredits,
+      releasedMillicredits: Math.max(0, reservation.reservedMillicredits - charge),
+      draws: drawLots(state.lots, charge, command.now),
+    },
+  });
+};
+
+const releaseReservation = (command: ReleaseReservation, state: AccountState): Decision => {
+  const reservation = openReservation(state, command.reservationId, command.now);
+  if (isRefusal(reservation)) return rejected(reservation);
+  return accepted({
+    type: 'ReservationReleased',
+    schemaVersion: 1,
+    data: { ...facts(command), reservationId: reservation.reservationId, releasedMillicredits: reservation.reservedMillicredits, reason: 'released' },
+  });
+};
+
+/** Idempotent by nature: a reservation not open, or not yet due, is left as it is. */
+const expireReservation = (command: ExpireReservation, state: AccountState): Decision => {
+  const reservation = state.reservations.get(command.reservationId);
+  if (reservation?.status !== 'open' || Date.parse(reservation.expiresAt) > Date.parse(command.now)) return unchanged;
+  return accepted({
+    type: 'ReservationReleased',
+    schemaVersion: 1,
+    data: { ...facts(command), reservationId: reservation.reservationId, releasedMillicredits: reservation.reservedMillicredits, reason: 'expired' },
+  });
+};
+
+/** Exactly the unused remainder of a grant's lot, once its expiry has passed; nothing otherwise. */
+const expireLot = (command: ExpireLot, state: AccountState): Decision => {
+  const lot = state.lots.find((candidate) => candidate.lotId === command.lotId);
+  if (lot?.expiresAt == null || Date.parse(lot.expiresAt) > Date.parse(command.now)) return unchanged;
+  return accepted({
+    type: 'CreditsExpired',
+    schemaVersion: 1,
+    data: { ...facts(command), lotId: lot.lotId, expiredMillicredits: lot.remainingMillicredits, expiresAt: lot.expiresAt },
+  });
 };
 
 const assertPositive = (millicredits: number): void => {

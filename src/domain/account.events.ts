@@ -69,6 +69,61 @@ export interface PaymentHeldForReview {
   };
 }
 
+/** A hold for a metered session: counts against `available` until captured, released or expired. */
+export interface CreditsReserved {
+  readonly type: 'CreditsReserved';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly reservationId: string;
+    readonly service: string;
+    readonly unit: string;
+    readonly quantity: number;
+    readonly rateCardVersion: string;
+    readonly unitPriceMillicredits: number;
+    readonly per: number;
+    readonly reservedMillicredits: number;
+    readonly expiresAt: string;
+  };
+}
+
+/** The actual use of a reservation: charged at the reservation's price, the rest of the hold released. */
+export interface ReservationCaptured {
+  readonly type: 'ReservationCaptured';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly reservationId: string;
+    readonly service: string;
+    readonly quantity: number;
+    readonly chargedMillicredits: number;
+    /** The hold this capture ends. */
+    readonly reservedMillicredits: number;
+    readonly releasedMillicredits: number;
+    readonly draws: readonly LotDraw[];
+  };
+}
+
+/** A hold given back whole: released by the client, or expired unclosed. */
+export interface ReservationReleased {
+  readonly type: 'ReservationReleased';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly reservationId: string;
+    readonly releasedMillicredits: number;
+    readonly reason: 'released' | 'expired';
+  };
+}
+
+/** The unused remainder of a grant's lot, gone at its expiry. */
+export interface CreditsExpired {
+  readonly type: 'CreditsExpired';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly lotId: string;
+    readonly expiredMillicredits: number;
+    readonly expiresAt: string;
+  };
+}
+
 export interface CreditsGranted {
   readonly type: 'CreditsGranted';
   readonly schemaVersion: 1;
@@ -117,7 +172,11 @@ export type AccountEvent =
   | CreditsUsed
   | CreditsAdjusted
   | CreditsRefunded
-  | PaymentHeldForReview;
+  | PaymentHeldForReview
+  | CreditsReserved
+  | ReservationCaptured
+  | ReservationReleased
+  | CreditsExpired;
 export type AccountEventType = AccountEvent['type'];
 
 export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
@@ -127,6 +186,10 @@ export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
   'CreditsAdjusted',
   'CreditsRefunded',
   'PaymentHeldForReview',
+  'CreditsReserved',
+  'ReservationCaptured',
+  'ReservationReleased',
+  'CreditsExpired',
 ];
 
 export const accountStreamId = (accountId: string): string => `credit-account-${accountId}`;

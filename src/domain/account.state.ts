@@ -1,6 +1,8 @@
 import { assert } from './assert';
 import type { AccountEvent, LotDraw, LotSource } from './account.events';
+import type { ReservationStatus } from './ledger-error';
 import { minus, plus } from './money';
+import type { AppliedRate } from './rate-card';
 
 export interface Lot {
   readonly lotId: string;
@@ -35,6 +37,15 @@ export interface PurchaseRecord {
   readonly removedMillicredits: number;
 }
 
+export interface Reservation {
+  readonly reservationId: string;
+  readonly service: string;
+  readonly rate: AppliedRate;
+  readonly reservedMillicredits: number;
+  readonly expiresAt: string;
+  readonly status: ReservationStatus;
+}
+
 export interface AccountState {
   /** Lots less debt: negative only while refunds of spent credits are unpaid. */
   readonly balanceMillicredits: number;
@@ -53,6 +64,8 @@ export interface AccountState {
   readonly purchases: ReadonlyMap<string, PurchaseRecord>;
   /** Payments held for review instead of credited: payment reference → PaymentIntent. */
   readonly heldPayments: ReadonlyMap<string, string | null>;
+  /** Every reservation, open or closed (a closed one answers 409, an unknown one 404). */
+  readonly reservations: ReadonlyMap<string, Reservation>;
 }
 
 export const initialAccountState: AccountState = {
@@ -67,6 +80,7 @@ export const initialAccountState: AccountState = {
   commands: new Map(),
   purchases: new Map(),
   heldPayments: new Map(),
+  reservations: new Map(),
 };
 
 export const availableMillicredits = (state: AccountState): number =>
@@ -95,6 +109,7 @@ type Draft = { -readonly [K in keyof AccountState]: AccountState[K] } & {
   commands: Map<string, CommandRecord>;
   purchases: Map<string, PurchaseRecord>;
   heldPayments: Map<string, string | null>;
+  reservations: Map<string, Reservation>;
 };
 
 const draftOf = (state: AccountState): Draft => ({
@@ -103,6 +118,7 @@ const draftOf = (state: AccountState): Draft => ({
   commands: new Map(state.commands),
   purchases: new Map(state.purchases),
   heldPayments: new Map(state.heldPayments),
+  reservations: new Map(state.reservations),
 });
 
 /** One event applied to a state; the given state is left untouched. */
@@ -172,6 +188,32 @@ const applyBalance = (draft: Draft, event: AccountEvent): void => {
     case 'PaymentHeldForReview':
       draft.heldPayments.set(event.data.paymentReference, event.data.paymentIntentId);
       return;
+    case 'CreditsReserved': {
+      const { reservationId, service, reservedMillicredits, expiresAt, rateCardVersion, unit, unitPriceMillicredits, per } = event.data;
+      draft.reservations.set(reservationId, {
+        reservationId,
+        service,
+        rate: { rateCardVersion, unit, unitPriceMillicredits, per },
+        reservedMillicredits,
+        expiresAt,
+        status: 'open',
+      });
+      draft.reservedMillicredits = plus(draft.reservedMillicredits, reservedMillicredits);
+      return;
+    }
+    case 'ReservationCaptured': {
+      const reservation = closeReservation(draft, event.data.reservationId, 'captured');
+      takeDraws(draft, event.data.draws, event.data.chargedMillicredits);
+      draft.totalUsedMillicredits = plus(draft.totalUsedMillicredits, event.data.chargedMillicredits);
+      assert(reservation.reservedMillicredits >= 0, 'a reservation holds credits');
+      return;
+    }
+    case 'ReservationReleased':
+      closeReservation(draft, event.data.reservationId, event.data.reason);
+      return;
+    case 'CreditsExpired':
+      takeDraws(draft, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);
+      return;
     case 'CreditsGranted':
       addLot(draft, event.data.lotId, 'grant', event.data.creditsMillicredits, event.data.expiresAt);
       draft.totalGrantedMillicredits = plus(draft.totalGrantedMillicredits, event.data.creditsMillicredits);
@@ -190,6 +232,15 @@ const applyBalance = (draft: Draft, event: AccountEvent): void => {
     default:
       return assertNever(event);
   }
+};
+
+/** Ends an open reservation: its hold no longer counts against available. */
+const closeReservation = (draft: Draft, reservationId: string, status: Exclude<ReservationStatus, 'open'>): Reservation => {
+  const reservation = draft.reservations.get(reservationId);
+  assert(reservation?.status === 'open', `reservation ${reservationId} is not open`);
+  draft.reservations.set(reservationId, { ...reservation, status });
+  draft.reservedMillicredits = minus(draft.reservedMillicredits, reservation.reservedMillicredits);
+  return reservation;
 };
 
 const addLot = (draft: Draft, lotId: string, source: LotSource, millicredits: number, expiresAt: string | null): void => {

@@ -75,6 +75,20 @@ const applyEvent = (row: BalanceRow, event: AccountEvent): BalanceRow => {
     }
     case 'PaymentHeldForReview':
       return row;
+    case 'CreditsReserved':
+      return { ...row, reservedMillicredits: row.reservedMillicredits + event.data.reservedMillicredits };
+    case 'ReservationCaptured': {
+      const { draws, chargedMillicredits, reservedMillicredits } = event.data;
+      return {
+        ...withDraws(row, draws, chargedMillicredits),
+        reservedMillicredits: row.reservedMillicredits - reservedMillicredits,
+        totalUsedMillicredits: row.totalUsedMillicredits + chargedMillicredits,
+      };
+    }
+    case 'ReservationReleased':
+      return { ...row, reservedMillicredits: row.reservedMillicredits - event.data.releasedMillicredits };
+    case 'CreditsExpired':
+      return withDraws(row, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);
     case 'CreditsGranted': {
       const { lotId, creditsMillicredits, expiresAt } = event.data;
       return { ...withLot(row, lotId, creditsMillicredits, expiresAt), totalGrantedMillicredits: row.totalGrantedMillicredits + creditsMillicredits };

@@ -7,7 +7,7 @@ import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-
 import type { Projection, TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
-export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund'] as const;
+export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund', 'expiry'] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
 /** One line of an account's history: a signed amount and the balance after it. */
@@ -61,7 +61,27 @@ const entryOf = (event: AccountEvent): Entry | null => {
         quantity: null,
         description: `Refund of payment ${event.data.paymentReference} (${formatCents(event.data.refundedCentsTotal)} refunded in all)`,
       };
+    case 'ReservationCaptured':
+      return {
+        id: event.data.reservationId,
+        type: 'usage',
+        creditsMillicredits: -event.data.chargedMillicredits,
+        service: event.data.service,
+        quantity: event.data.quantity,
+        description: `${event.data.service}: ${event.data.quantity} (reservation captured)`,
+      };
+    case 'CreditsExpired':
+      return {
+        id: `${event.data.lotId}:expired`,
+        type: 'expiry',
+        creditsMillicredits: -event.data.expiredMillicredits,
+        service: null,
+        quantity: null,
+        description: `Unused granted credits expired at ${event.data.expiresAt}`,
+      };
     case 'PaymentHeldForReview':
+    case 'CreditsReserved':
+    case 'ReservationReleased':
       return null;
     default:
       return assertNever(event);

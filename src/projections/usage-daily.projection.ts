@@ -17,7 +17,7 @@ export interface UsageDailyRow {
 export const usageDailyDeltas = (events: readonly RecordedEvent[]): UsageDailyRow[] => {
   const totals = new Map<string, UsageDailyRow>();
   for (const { event } of accountEventsOf(events)) {
-    if (event.type !== 'CreditsUsed') continue;
+    if (event.type !== 'CreditsUsed' && event.type !== 'ReservationCaptured') continue;
     const { accountId, service, quantity, chargedMillicredits, occurredAt } = event.data;
     const day = occurredAt.slice(0, 10);
     const key = JSON.stringify([accountId, service, day]);

@@ -78,6 +78,10 @@ export const fromLedgerError = (error: LedgerError): ApiError => {
     case 'purchase_not_found':
       // A refund reported before its purchase: Stripe retries the delivery later.
       return new ApiError('unavailable', `no purchase with payment ${error.paymentIntentId} is recorded yet; retry`, { retryable: true });
+    case 'reservation_not_found':
+      return new ApiError('not_found', `no reservation ${error.reservationId}`);
+    case 'reservation_closed':
+      return new ApiError('reservation_closed', `reservation ${error.reservationId} is already ${error.status}`, { status: error.status });
     case 'amount_out_of_range':
       return validationFailed([{ field: 'body', problem: 'the amount is outside the range the ledger can hold' }]);
   }

@@ -39,7 +39,10 @@ type Step =
   | { readonly kind: 'adjust'; readonly millicredits: number }
   | { readonly kind: 'repeat'; readonly pick: number; readonly sameHash: boolean }
   /** Stripe's running refunded total on an earlier purchase (starter: 1000 cents; above it is clamped). */
-  | { readonly kind: 'refund'; readonly pick: number; readonly refundedCentsTotal: number };
+  | { readonly kind: 'refund'; readonly pick: number; readonly refundedCentsTotal: number }
+  | { readonly kind: 'reserve'; readonly service: string; readonly quantity: number; readonly ttlMs: number }
+  /** What happens to an earlier reservation: captured (for some quantity), released, or expired by the schedule. */
+  | { readonly kind: 'close'; readonly pick: number; readonly how: 'capture' | 'release' | 'expire'; readonly quantity: number };
 
 interface TimedStep {
   readonly step: Step;
@@ -83,6 +86,12 @@ const stepOf = (scale: Scale): fc.Arbitrary<Step> =>
       .map(([millicredits, debit]): Step => ({ kind: 'adjust', millicredits: debit ? -millicredits : millicredits })),
     fc.record({ pick: fc.nat(), sameHash: fc.boolean() }).map((repeat): Step => ({ kind: 'repeat', ...repeat })),
     fc
+      .record({ service: fc.constantFrom(...SERVICES), quantity: scale.quantity, ttlMs: fc.integer({ min: 1, max: 2 * HOUR_MS }) })
+      .map((reserve): Step => ({ kind: 'reserve', ...reserve })),
+    fc
+      .record({ pick: fc.nat(), how: fc.constantFrom('capture' as const, 'release' as const, 'expire' as const), quantity: scale.quantity })
+      .map((close): Step => ({ kind: 'close', ...close })),
+    fc
       .record({ pick: fc.nat(), refundedCentsTotal: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constant(1000), fc.integer({ min: 1000, max: 1200 })) })
       .map((refund): Step => ({ kind: 'refund', ...refund })),
   );
@@ -122,6 +131,27 @@ const commandFor = (
       return useCredits(commandId, now, step.service, step.quantity === 'all' ? allOf(step.service, state, now) : step.quantity);
     case 'adjust':
       return adjustCredits(commandId, now, step.millicredits);
+    case 'reserve':
+      return {
+        type: 'ReserveCredits',
+        accountId: ACCOUNT_ID,
+        commandId,
+        requestHash: `hash-${commandId}`,
+        now,
+        reservationId: `rsv-${commandId}`,
+        service: step.service,
+        quantity: step.quantity,
+        rate: rateOf(step.service),
+        expiresAt: new Date(Date.parse(now) + step.ttlMs).toISOString(),
+      };
+    case 'close': {
+      const reservations = issued.filter((command) => command.type === 'ReserveCredits');
+      const reservation = reservations[step.pick % Math.max(1, reservations.length)];
+      if (reservation === undefined) return undefined;
+      const envelope = { accountId: ACCOUNT_ID, commandId, requestHash: `hash-${commandId}`, now, reservationId: reservation.reservationId };
+      if (step.how === 'capture') return { type: 'CaptureReservation', ...envelope, quantity: step.quantity };
+      return step.how === 'release' ? { type: 'ReleaseReservation', ...envelope } : { type: 'ExpireReservation', ...envelope };
+    }
     case 'refund': {
       const purchases = issued.filter((command) => command.type === 'RecordPurchase');
       const purchase = purchases[step.pick % Math.max(1, purchases.length)];
@@ -152,7 +182,13 @@ const commandFor = (
         case 'RecordPurchase':
           return { ...repeated, purchaseId: freshId };
         case 'RefundPurchase':
+        case 'CaptureReservation':
+        case 'ReleaseReservation':
+        case 'ExpireReservation':
+        case 'ExpireLot':
           return repeated;
+        case 'ReserveCredits':
+          return { ...repeated, reservationId: freshId };
       }
     }
   }
@@ -189,6 +225,11 @@ const checkInvariants = (ledger: Ledger): void => {
   // Only a refund of credits already spent may take the balance below zero, and then as debt.
   holds(availableMillicredits(state) >= 0 || state.debtMillicredits > 0, 'available is negative only in debt', () => state);
   holds(state.debtMillicredits >= 0, 'debt is never negative', () => state);
+  holds(state.reservedMillicredits >= 0, 'holds are never negative', () => state);
+  same(
+    sum([...state.reservations.values()].filter((reservation) => reservation.status === 'open').map((reservation) => reservation.reservedMillicredits)),
+    BigInt(state.reservedMillicredits),
+  );
   same(sum(state.lots.map((lot) => lot.remainingMillicredits)) - BigInt(state.debtMillicredits), BigInt(state.balanceMillicredits));
   for (const lot of state.lots) {
     holds(Number.isSafeInteger(lot.remainingMillicredits) && lot.remainingMillicredits > 0, 'every lot holds credits', () => lot);
