@@ -60,7 +60,7 @@ export interface ReadModels {
   usageAnalytics(range: UsageRange, topAccounts: number): Promise<UsageAnalytics>;
 }
 
-export type ProjectionName = 'balances' | 'transactions' | 'usage_daily' | 'purchases';
+export type ProjectionName = 'balances' | 'transactions' | 'usage_daily' | 'purchases' | 'expiry_schedule';
 
 /** Read-your-writes: resolves true once every named projection has applied `position`. */
 export interface ProjectionProgress {

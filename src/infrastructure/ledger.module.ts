@@ -1,6 +1,6 @@
 import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { CqrsModule } from '@nestjs/cqrs';
+import { CommandBus, CqrsModule } from '@nestjs/cqrs';
 import { AccountCommandExecutor } from '../application/accounts/account-command-executor';
 import { AccountRepository } from '../application/accounts/account-repository';
 import { AdjustCreditsHandler } from '../application/adjust-credits/adjust-credits.handler';
@@ -18,6 +18,14 @@ import { PROJECTIONS } from '../projections/projections.registry';
 import { ProjectionsHost } from '../projections/projections-host';
 import { PostgresReadModels } from '../projections/postgres-read-models';
 import { AnalyticsController } from './http/analytics.controller';
+import { ReservationsController } from './http/reservations.controller';
+import { ExpiryScheduler } from './expiry-scheduler';
+import {
+  CaptureReservationHandler,
+  ExpireDueHandler,
+  ReleaseReservationHandler,
+  ReserveCreditsHandler,
+} from '../application/reservations/reservation.handlers';
 import { PaymentsController } from './http/payments.controller';
 import { SimulatedCheckoutController } from './http/simulated-checkout.controller';
 import { RefundPurchaseHandler } from '../application/refund-purchase/refund-purchase.handler';
@@ -69,15 +77,19 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PROJECTIONS_HOST) private readonly projections: ProjectionsHost,
+    private readonly expiries: ExpiryScheduler,
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(SQL_CLIENT) private readonly sql: SqlClient,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.config.runProjections) await this.projections.start();
+    if (!this.config.runProjections) return;
+    await this.projections.start();
+    this.expiries.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.expiries.stop();
     await this.projections.stop();
     await this.events.close();
     await this.sql.close();
@@ -92,7 +104,7 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [CreditsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
+      controllers: [CreditsController, ReservationsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
@@ -123,6 +135,19 @@ export class LedgerModule {
         AdjustCreditsHandler,
         RecordPurchaseHandler,
         RefundPurchaseHandler,
+        ReserveCreditsHandler,
+        CaptureReservationHandler,
+        ReleaseReservationHandler,
+        ExpireDueHandler,
+        {
+          provide: ExpiryScheduler,
+          useFactory: (sql: SqlClient, commands: CommandBus) =>
+            new ExpiryScheduler(sql, commands, systemClock, {
+              intervalMs: config.expiryIntervalMs,
+              onError: (error) => projectionLogger.error(`expiry: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+            }),
+          inject: [SQL_CLIENT, CommandBus],
+        },
         StripeWebhookProcessor,
         { provide: PAYMENTS_GATEWAY, useValue: paymentsGateway(config.payments, config.publicBaseUrl) },
         GetBalanceHandler,

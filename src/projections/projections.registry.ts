@@ -1,4 +1,5 @@
 import { balancesProjection } from './balances.projection';
+import { expiryScheduleProjection } from './expiry-schedule.projection';
 import type { Projection } from './projection';
 import { purchasesProjection } from './purchases.projection';
 import { transactionsProjection } from './transactions.projection';
@@ -9,6 +10,7 @@ export const PROJECTIONS: readonly Projection[] = [
   transactionsProjection,
   usageDailyProjection,
   purchasesProjection,
+  expiryScheduleProjection,
 ];
 
 export const projectionNamed = (name: string): Projection | undefined => PROJECTIONS.find((projection) => projection.name === name);

@@ -34,6 +34,8 @@ export interface AppConfig {
   readonly publicBaseUrl: string;
   readonly checkoutSuccessUrl: string;
   readonly checkoutCancelUrl: string;
+  /** How often due reservations and grant lots are expired. */
+  readonly expiryIntervalMs: number;
 }
 
 /** Every bad variable, one line each: the service refuses to start on any of them. */
@@ -103,6 +105,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     publicBaseUrl,
     checkoutSuccessUrl: url('CHECKOUT_SUCCESS_URL', `${publicBaseUrl}/checkout/success`),
     checkoutCancelUrl: url('CHECKOUT_CANCEL_URL', `${publicBaseUrl}/checkout/cancel`),
+    expiryIntervalMs: integer('EXPIRY_INTERVAL_MS', 1000, 10, 60_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

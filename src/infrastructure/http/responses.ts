@@ -157,3 +157,32 @@ export const packagesResponse = (packages: readonly CreditPackage[]) =>
     priceCents: pkg.priceCents,
     currency: pkg.currency,
   }));
+
+export const reservationResponse = (record: CommandRecord) => {
+  const { data } = eventOf(record, 'CreditsReserved');
+  return {
+    reservationId: data.reservationId,
+    service: data.service,
+    quantity: data.quantity,
+    reserved: formatCredits(data.reservedMillicredits),
+    expiresAt: data.expiresAt,
+    ...after(record),
+  };
+};
+
+export const captureResponse = (record: CommandRecord) => {
+  const { data } = eventOf(record, 'ReservationCaptured');
+  return {
+    reservationId: data.reservationId,
+    service: data.service,
+    quantity: data.quantity,
+    charged: formatCredits(data.chargedMillicredits),
+    released: formatCredits(data.releasedMillicredits),
+    ...after(record),
+  };
+};
+
+export const releaseResponse = (record: CommandRecord) => {
+  const { data } = eventOf(record, 'ReservationReleased');
+  return { reservationId: data.reservationId, released: formatCredits(data.releasedMillicredits), ...after(record) };
+};

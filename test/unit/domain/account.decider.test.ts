@@ -642,3 +642,51 @@ describe('refund of a payment held for review', () => {
     expect(decide(refund, state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
   });
 });
+
+describe('reservations and expiry', () => {
+  const envelope = (commandId: string, now: string) => ({ accountId: 'acc-1', commandId, requestHash: `hash-${commandId}`, now });
+  const reserve = (commandId: string, now: string, quantity: number, expiresAt: string) => ({
+    type: 'ReserveCredits' as const,
+    ...envelope(commandId, now),
+    reservationId: `rsv-${commandId}`,
+    service: 'sms',
+    quantity,
+    rate: { rateCardVersion: 'v1', unit: 'message', unitPriceMillicredits: 1000, per: 1 },
+    expiresAt,
+  });
+  const after = (events: readonly AccountEvent[], command: AccountCommand) => {
+    const decision = decide(command, given(events).state, DEFAULT_OPTIONS);
+    if (decision.status !== 'accepted') throw new Error(`expected acceptance, got ${JSON.stringify(decision)}`);
+    return [...events, ...decision.events];
+  };
+
+  it('refuses a hold that does not fit and one that expires at once', () => {
+    const base = [purchased('p1', MAR_1, 5000)];
+    given(base).when(reserve('r1', MAR_2, 6, MAR_3)).thenRejected('insufficient_credits', { requiredMillicredits: 6000, availableMillicredits: 5000 });
+    given(base).when(reserve('r1', MAR_2, 1, MAR_2)).thenRejected('invalid_expiry');
+  });
+
+  it('closes a reservation once: capture, then anything else is reservation_closed; an unknown one is not found', () => {
+    const held = after([purchased('p1', MAR_1, 5000)], reserve('r1', MAR_1, 3, MAR_3));
+    const captured = after(held, { type: 'CaptureReservation', ...envelope('c1', MAR_2), reservationId: 'rsv-r1', quantity: 2 });
+    expect(given(captured).state).toMatchObject({ balanceMillicredits: 3000, reservedMillicredits: 0, totalUsedMillicredits: 2000 });
+    given(captured).when({ type: 'ReleaseReservation', ...envelope('x1', MAR_2), reservationId: 'rsv-r1' }).thenRejected('reservation_closed');
+    given(captured).when({ type: 'ReleaseReservation', ...envelope('x2', MAR_2), reservationId: 'rsv-none' }).thenRejected('reservation_not_found');
+    given(held).when({ type: 'CaptureReservation', ...envelope('c2', MAR_3), reservationId: 'rsv-r1', quantity: 1 }).thenRejected('reservation_closed');
+  });
+
+  it('expires a reservation or a grant lot only when due, and only once', () => {
+    const expiring = plusMs(MAR_1, 3_600_000);
+    const base = after([granted('g1', MAR_1, 4000, expiring)], reserve('r1', MAR_1, 1, expiring));
+    const early = { type: 'ExpireLot' as const, ...envelope('e1', MAR_1), lotId: 'lot-g1' };
+    expect(decide(early, given(base).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+    const dueLot = { type: 'ExpireLot' as const, ...envelope('e2', expiring), lotId: 'lot-g1' };
+    const lapsed = after(base, dueLot);
+    expect(lapsed.at(-1)).toMatchObject({ type: 'CreditsExpired', data: { expiredMillicredits: 4000, lotId: 'lot-g1' } });
+    expect(decide({ ...dueLot, commandId: 'e3' }, given(lapsed).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+    const dueHold = { type: 'ExpireReservation' as const, ...envelope('e4', expiring), reservationId: 'rsv-r1' };
+    const released = after(lapsed, dueHold);
+    expect(released.at(-1)).toMatchObject({ type: 'ReservationReleased', data: { reason: 'expired', releasedMillicredits: 1000 } });
+    expect(decide({ ...dueHold, commandId: 'e5' }, given(released).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+  });
+});

@@ -1,0 +1,92 @@
+import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import type { FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { accountOfReservation } from '../../application/reservations/reservation-id';
+import {
+  CaptureReservationCommand,
+  ReleaseReservationCommand,
+  ReserveCreditsCommand,
+} from '../../application/reservations/reservation.commands';
+import { CurrentPrincipal } from '../auth/auth.guard';
+import type { Principal } from '../auth/principal';
+import { resolveAccount } from './account-access';
+import { ApiError } from './api-error';
+import { answer } from './command-answer';
+import { commandIdentity } from './idempotency';
+import { captureResponse, releaseResponse, reservationResponse } from './responses';
+import { accountIdSchema, parseOrThrow, quantitySchema, textSchema } from './validation';
+
+const DEFAULT_TTL_SECONDS = 300;
+const MAX_TTL_SECONDS = 24 * 60 * 60;
+
+const reserveBody = z.strictObject({
+  service: textSchema().min(1).max(64),
+  quantity: quantitySchema,
+  ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).default(DEFAULT_TTL_SECONDS),
+  accountId: accountIdSchema.optional(),
+});
+const captureBody = z.strictObject({ quantity: quantitySchema });
+const releaseBody = z.strictObject({}).optional();
+
+/** Holds for metered sessions (a voice call, a streamed completion): reserve, then capture or release. */
+@Controller('api/credits/reservations')
+export class ReservationsController {
+  constructor(private readonly commands: CommandBus) {}
+
+  @Post()
+  @HttpCode(201)
+  async reserve(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const input = parseOrThrow(reserveBody, body, 'body');
+    const accountId = resolveAccount(principal, input.accountId, 'spend');
+    const identity = commandIdentity(idempotencyKey, 'reserve', accountId, input);
+    const outcome = await this.commands.execute(
+      new ReserveCreditsCommand({ ...identity, service: input.service, quantity: input.quantity, ttlSeconds: input.ttlSeconds }),
+    );
+    return answer(reply, outcome, identity, reservationResponse);
+  }
+
+  @Post(':reservationId/capture')
+  @HttpCode(200)
+  async capture(
+    @CurrentPrincipal() principal: Principal,
+    @Param('reservationId') reservationId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const accountId = this.accountOf(principal, reservationId);
+    const input = parseOrThrow(captureBody, body, 'body');
+    const identity = commandIdentity(idempotencyKey, `capture:${reservationId}`, accountId, input);
+    const outcome = await this.commands.execute(new CaptureReservationCommand({ ...identity, reservationId, quantity: input.quantity }));
+    return answer(reply, outcome, identity, captureResponse);
+  }
+
+  @Post(':reservationId/release')
+  @HttpCode(200)
+  async release(
+    @CurrentPrincipal() principal: Principal,
+    @Param('reservationId') reservationId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const accountId = this.accountOf(principal, reservationId);
+    parseOrThrow(releaseBody, body ?? undefined, 'body');
+    const identity = commandIdentity(idempotencyKey, `release:${reservationId}`, accountId, {});
+    const outcome = await this.commands.execute(new ReleaseReservationCommand({ ...identity, reservationId }));
+    return answer(reply, outcome, identity, releaseResponse);
+  }
+
+  /** The account a reservation id names; a user may only touch its own. */
+  private accountOf(principal: Principal, reservationId: string): string {
+    const accountId = accountOfReservation(reservationId);
+    if (accountId === undefined) throw new ApiError('not_found', `no reservation ${reservationId}`);
+    return resolveAccount(principal, accountId, 'spend');
+  }
+}
