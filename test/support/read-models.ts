@@ -14,6 +14,7 @@ export const ROW_ORDER: Readonly<Record<string, string>> = {
   transactions: 'account_id, stream_revision',
   usage_daily: 'account_id, day, service',
   purchases: 'payment_reference',
+  expiry_schedule: 'kind, ref_id',
 };
 
 const REPLAY_PAGE_SIZE = 250;
