@@ -10,6 +10,7 @@ export interface BalanceView {
   readonly totalGrantedMillicredits: number;
   readonly totalUsedMillicredits: number;
   readonly lots: readonly { readonly remainingMillicredits: number; readonly expiresAt: string | null }[];
+  readonly lowBalanceThresholdMillicredits: number;
   /** Position of the account's last event in this view; 0 for an account never seen. */
   readonly position: number;
 }

@@ -93,6 +93,11 @@ export interface ExpireLot extends CommandEnvelope {
   readonly lotId: string;
 }
 
+export interface SetLowBalanceThreshold extends CommandEnvelope {
+  readonly type: 'SetLowBalanceThreshold';
+  readonly thresholdMillicredits: number;
+}
+
 export type AccountCommand =
   | UseCredits
   | GrantCredits
@@ -103,4 +108,5 @@ export type AccountCommand =
   | CaptureReservation
   | ReleaseReservation
   | ExpireReservation
-  | ExpireLot;
+  | ExpireLot
+  | SetLowBalanceThreshold;

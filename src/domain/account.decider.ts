@@ -15,6 +15,7 @@ import type { AccountEvent, LotDraw } from './account.events';
 import {
   availableMillicredits,
   assertNever,
+  fold,
   liveBalanceMillicredits,
   type AccountState,
   type CommandRecord,
@@ -39,12 +40,39 @@ export interface DecideOptions {
   readonly idempotencyRetentionMs: number;
 }
 
-const accepted = (...events: AccountEvent[]): Decision => ({ status: 'accepted', events });
+function accepted(...events: AccountEvent[]): Decision {
+  return { status: 'accepted', events };
+}
 const rejected = (error: LedgerError): Decision => ({ status: 'rejected', error });
 const unchanged: Decision = { status: 'unchanged' };
 
 /** The pure decision for one command against the account's current state. */
-export const decide = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
+export const decide = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision =>
+  withLowBalanceAlert(decideCommand(command, state, options), command, state, options);
+
+/**
+ * Adds LowBalanceReached to what a command decided when its events take available below
+ * the threshold while the alert is armed: once per downward crossing.
+ */
+const withLowBalanceAlert = (decision: Decision, command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
+  if (decision.status !== 'accepted') return decision;
+  const after = fold(state, decision.events.map((event) => ({ event, position: 0 })), options);
+  const available = availableMillicredits(after);
+  if (!after.lowBalanceArmed || available >= after.lowBalanceThresholdMillicredits) return decision;
+  return accepted(...decision.events, {
+    type: 'LowBalanceReached',
+    schemaVersion: 1,
+    data: {
+      ...facts(command),
+      alertId: `${command.accountId}:${command.commandId}:low-balance`,
+      thresholdMillicredits: after.lowBalanceThresholdMillicredits,
+      balanceMillicredits: after.balanceMillicredits,
+      availableMillicredits: available,
+    },
+  });
+};
+
+const decideCommand = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
   const prior = state.commands.get(command.commandId);
   if (prior !== undefined && Date.parse(prior.recordedAt) >= Date.parse(command.now) - options.idempotencyRetentionMs) {
     return prior.requestHash === command.requestHash
@@ -72,6 +100,10 @@ export const decide = (command: AccountCommand, state: AccountState, options: De
       return expireReservation(command, state);
     case 'ExpireLot':
       return expireLot(command, state);
+    case 'SetLowBalanceThreshold':
+      assertMillicredits(command.thresholdMillicredits, 'threshold');
+      assert(command.thresholdMillicredits >= 0, 'a threshold is not negative');
+      return accepted({ type: 'LowBalanceThresholdSet', schemaVersion: 1, data: { ...facts(command), thresholdMillicredits: command.thresholdMillicredits } });
     default:
       return assertNever(command);
   }

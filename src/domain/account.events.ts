@@ -124,6 +124,25 @@ export interface CreditsExpired {
   };
 }
 
+/** The account's low-balance threshold changed. */
+export interface LowBalanceThresholdSet {
+  readonly type: 'LowBalanceThresholdSet';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & { readonly thresholdMillicredits: number };
+}
+
+/** Available credits fell below the threshold: once per downward crossing, re-armed above it. */
+export interface LowBalanceReached {
+  readonly type: 'LowBalanceReached';
+  readonly schemaVersion: 1;
+  readonly data: CommandFacts & {
+    readonly alertId: string;
+    readonly thresholdMillicredits: number;
+    readonly balanceMillicredits: number;
+    readonly availableMillicredits: number;
+  };
+}
+
 export interface CreditsGranted {
   readonly type: 'CreditsGranted';
   readonly schemaVersion: 1;
@@ -176,7 +195,9 @@ export type AccountEvent =
   | CreditsReserved
   | ReservationCaptured
   | ReservationReleased
-  | CreditsExpired;
+  | CreditsExpired
+  | LowBalanceThresholdSet
+  | LowBalanceReached;
 export type AccountEventType = AccountEvent['type'];
 
 export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
@@ -190,6 +211,8 @@ export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
   'ReservationCaptured',
   'ReservationReleased',
   'CreditsExpired',
+  'LowBalanceThresholdSet',
+  'LowBalanceReached',
 ];
 
 export const accountStreamId = (accountId: string): string => `credit-account-${accountId}`;

@@ -66,7 +66,12 @@ export interface AccountState {
   readonly heldPayments: ReadonlyMap<string, string | null>;
   /** Every reservation, open or closed (a closed one answers 409, an unknown one 404). */
   readonly reservations: ReadonlyMap<string, Reservation>;
+  readonly lowBalanceThresholdMillicredits: number;
+  /** True while available is at or above the threshold: the next fall below it raises an alert. */
+  readonly lowBalanceArmed: boolean;
 }
+
+export const DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS = 10_000;
 
 export const initialAccountState: AccountState = {
   balanceMillicredits: 0,
@@ -81,6 +86,9 @@ export const initialAccountState: AccountState = {
   purchases: new Map(),
   heldPayments: new Map(),
   reservations: new Map(),
+  lowBalanceThresholdMillicredits: DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS,
+  // A new account has nothing: it is below any threshold, and says so only after first rising above it.
+  lowBalanceArmed: false,
 };
 
 export const availableMillicredits = (state: AccountState): number =>
@@ -146,6 +154,9 @@ export const fold = (
 
 const applyInPlace = (draft: Draft, event: AccountEvent, position: number, options: EvolveOptions): void => {
   applyBalance(draft, event);
+  if (!draft.lowBalanceArmed && minus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {
+    draft.lowBalanceArmed = true;
+  }
   recordCommand(draft, event, position);
   forgetOldCommands(draft, event.data.occurredAt, options.idempotencyRetentionMs);
 };
@@ -210,6 +221,12 @@ const applyBalance = (draft: Draft, event: AccountEvent): void => {
     }
     case 'ReservationReleased':
       closeReservation(draft, event.data.reservationId, event.data.reason);
+      return;
+    case 'LowBalanceThresholdSet':
+      draft.lowBalanceThresholdMillicredits = event.data.thresholdMillicredits;
+      return;
+    case 'LowBalanceReached':
+      draft.lowBalanceArmed = false;
       return;
     case 'CreditsExpired':
       takeDraws(draft, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);

@@ -19,6 +19,7 @@ import { ProjectionsHost } from '../projections/projections-host';
 import { PostgresReadModels } from '../projections/postgres-read-models';
 import { AnalyticsController } from './http/analytics.controller';
 import { ReservationsController } from './http/reservations.controller';
+import { SetLowBalanceThresholdHandler } from '../application/alerts/set-low-balance-threshold';
 import { ExpiryScheduler } from './expiry-scheduler';
 import {
   CaptureReservationHandler,
@@ -139,6 +140,7 @@ export class LedgerModule {
         CaptureReservationHandler,
         ReleaseReservationHandler,
         ExpireDueHandler,
+        SetLowBalanceThresholdHandler,
         {
           provide: ExpiryScheduler,
           useFactory: (sql: SqlClient, commands: CommandBus) =>

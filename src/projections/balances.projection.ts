@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../application/event-store.port';
 import type { AccountEvent, LotDraw } from '../domain/account.events';
-import { assertNever } from '../domain/account.state';
+import { assertNever, DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../domain/account.state';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
 import type { Projection, TableNamer } from './projection';
@@ -20,6 +20,7 @@ export interface BalanceRow {
   readonly totalGrantedMillicredits: number;
   readonly totalUsedMillicredits: number;
   readonly lots: readonly BalanceLot[];
+  readonly lowBalanceThresholdMillicredits: number;
   readonly lastRevision: number;
   readonly lastPosition: number;
   readonly updatedAt: string;
@@ -33,6 +34,7 @@ export const emptyBalanceRow = (accountId: string): BalanceRow => ({
   totalGrantedMillicredits: 0,
   totalUsedMillicredits: 0,
   lots: [],
+  lowBalanceThresholdMillicredits: DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS,
   lastRevision: -1,
   lastPosition: 0,
   updatedAt: new Date(0).toISOString(),
@@ -87,6 +89,10 @@ const applyEvent = (row: BalanceRow, event: AccountEvent): BalanceRow => {
     }
     case 'ReservationReleased':
       return { ...row, reservedMillicredits: row.reservedMillicredits - event.data.releasedMillicredits };
+    case 'LowBalanceThresholdSet':
+      return { ...row, lowBalanceThresholdMillicredits: event.data.thresholdMillicredits };
+    case 'LowBalanceReached':
+      return row;
     case 'CreditsExpired':
       return withDraws(row, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);
     case 'CreditsGranted': {
@@ -120,13 +126,14 @@ interface BalanceRecord {
   readonly total_granted: string;
   readonly total_used: string;
   readonly lots: BalanceLot[];
+  readonly low_balance_threshold: string;
   readonly last_revision: string;
   readonly last_position: string;
   readonly updated_at: Date | string;
 }
 
 export const BALANCE_COLUMNS = `account_id, balance::text, reserved::text, total_purchased::text, total_granted::text,
-  total_used::text, lots, last_revision::text, last_position::text, updated_at`;
+  total_used::text, lots, low_balance_threshold::text, last_revision::text, last_position::text, updated_at`;
 
 export const toBalanceRow = (record: BalanceRecord): BalanceRow => ({
   accountId: record.account_id,
@@ -136,6 +143,7 @@ export const toBalanceRow = (record: BalanceRecord): BalanceRow => ({
   totalGrantedMillicredits: Number(record.total_granted),
   totalUsedMillicredits: Number(record.total_used),
   lots: record.lots,
+  lowBalanceThresholdMillicredits: Number(record.low_balance_threshold),
   lastRevision: Number(record.last_revision),
   lastPosition: Number(record.last_position),
   updatedAt: new Date(record.updated_at).toISOString(),
@@ -168,11 +176,16 @@ export const balancesProjection: Projection = {
         total_granted bigint NOT NULL,
         total_used bigint NOT NULL,
         lots jsonb NOT NULL,
+        low_balance_threshold bigint NOT NULL DEFAULT ${DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS},
         last_revision bigint NOT NULL,
         last_position bigint NOT NULL,
         updated_at timestamptz NOT NULL
       )`,
     ]);
+    // Tables made before thresholds were projected gain the column (rebuild to fill it from the log).
+    await tx.query(
+      `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS low_balance_threshold bigint NOT NULL DEFAULT ${DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS}`,
+    );
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
@@ -185,16 +198,17 @@ export const balancesProjection: Projection = {
     );
     await tx.query(
       `INSERT INTO ${identifier(name)} AS b
-         (account_id, balance, reserved, total_purchased, total_granted, total_used, lots, last_revision, last_position, updated_at)
+         (account_id, balance, reserved, total_purchased, total_granted, total_used, lots, low_balance_threshold, last_revision, last_position, updated_at)
        SELECT r."accountId", r."balanceMillicredits", r."reservedMillicredits", r."totalPurchasedMillicredits",
-              r."totalGrantedMillicredits", r."totalUsedMillicredits", r.lots, r."lastRevision", r."lastPosition", r."updatedAt"
+              r."totalGrantedMillicredits", r."totalUsedMillicredits", r.lots, r."lowBalanceThresholdMillicredits",
+              r."lastRevision", r."lastPosition", r."updatedAt"
          FROM jsonb_to_recordset($1::jsonb) AS r("accountId" text, "balanceMillicredits" bigint, "reservedMillicredits" bigint,
               "totalPurchasedMillicredits" bigint, "totalGrantedMillicredits" bigint, "totalUsedMillicredits" bigint,
-              lots jsonb, "lastRevision" bigint, "lastPosition" bigint, "updatedAt" timestamptz)
+              lots jsonb, "lowBalanceThresholdMillicredits" bigint, "lastRevision" bigint, "lastPosition" bigint, "updatedAt" timestamptz)
        ON CONFLICT (account_id) DO UPDATE SET
          balance = excluded.balance, reserved = excluded.reserved, total_purchased = excluded.total_purchased,
          total_granted = excluded.total_granted, total_used = excluded.total_used, lots = excluded.lots,
-         last_revision = excluded.last_revision, last_position = excluded.last_position, updated_at = excluded.updated_at`,
+         low_balance_threshold = excluded.low_balance_threshold, last_revision = excluded.last_revision, last_position = excluded.last_position, updated_at = excluded.updated_at`,
       [JSON.stringify(rows)],
     );
   },

@@ -8,6 +8,7 @@ import type {
   UsageTotal,
 } from '../application/read-models.port';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
+import { DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../domain/account.state';
 import { readBalanceRows } from './balances.projection';
 
 interface TransactionRecord {
@@ -44,6 +45,7 @@ export class PostgresReadModels implements ReadModels {
           totalGrantedMillicredits: 0,
           totalUsedMillicredits: 0,
           lots: [],
+          lowBalanceThresholdMillicredits: DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS,
           position: 0,
         }
       : { ...row, position: row.lastPosition };

@@ -80,6 +80,8 @@ const entryOf = (event: AccountEvent): Entry | null => {
         description: `Unused granted credits expired at ${event.data.expiresAt}`,
       };
     case 'PaymentHeldForReview':
+    case 'LowBalanceThresholdSet':
+    case 'LowBalanceReached':
     case 'CreditsReserved':
     case 'ReservationReleased':
       return null;

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Put, Query, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -6,6 +6,7 @@ import { CatalogService } from '../../application/catalog/catalog.service';
 import { CLOCK, type Clock } from '../../application/clock.port';
 import { GetBalanceQuery } from '../../application/get-balance/get-balance.query';
 import { UseCreditsCommand } from '../../application/use-credits/use-credits.command';
+import { SetLowBalanceThresholdCommand } from '../../application/alerts/set-low-balance-threshold';
 import { CurrentPrincipal } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { resolveAccount } from './account-access';
@@ -17,6 +18,7 @@ import {
   decodeCursor,
   packagesResponse,
   pricingResponse,
+  thresholdResponse,
   transactionsResponse,
   usageResponse,
   useCreditsResponse,
@@ -27,6 +29,7 @@ import { GetUsageQuery } from '../../application/get-usage/get-usage.query';
 import { usageRange } from './usage-range';
 import {
   accountIdSchema,
+  creditsSchema,
   daySchema,
   textSchema,
   metadataSchema,
@@ -42,6 +45,10 @@ const useCreditsBody = z.strictObject({
   metadata: metadataSchema.optional(),
 });
 
+const alertsBody = z.strictObject({
+  lowBalanceThreshold: creditsSchema('nonNegative'),
+  accountId: accountIdSchema.optional(),
+});
 const balanceQuery = z.strictObject({ accountId: accountIdSchema.optional(), minPosition: minPositionSchema });
 const catalogQuery = z.strictObject({ minPosition: minPositionSchema });
 const transactionsQuery = z.strictObject({
@@ -83,6 +90,23 @@ export class CreditsController {
       new UseCreditsCommand({ ...identity, service: input.service, quantity: input.quantity, metadata: input.metadata ?? {} }),
     );
     return answer(reply, outcome, identity, useCreditsResponse);
+  }
+
+  @Put('alerts')
+  @HttpCode(200)
+  async setAlerts(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const input = parseOrThrow(alertsBody, body, 'body');
+    const accountId = resolveAccount(principal, input.accountId, 'spend');
+    const identity = commandIdentity(idempotencyKey, 'alerts', accountId, input);
+    const outcome = await this.commands.execute(
+      new SetLowBalanceThresholdCommand({ ...identity, thresholdMillicredits: input.lowBalanceThreshold }),
+    );
+    return answer(reply, outcome, identity, thresholdResponse);
   }
 
   @Get('balance')

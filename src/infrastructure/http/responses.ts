@@ -6,7 +6,6 @@ import type { CreditPackage } from '../../domain/credit-package';
 import { formatCredits } from '../../domain/money';
 import type { RateCard } from '../../domain/rate-card';
 
-const DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS = 10_000;
 const EXPIRY_HORIZON_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** The first event of a recorded command, which must be of the operation's type. */
@@ -72,8 +71,8 @@ export const balanceResponse = (view: BalanceView & { readonly asOf: string }) =
     totalPurchased: formatCredits(view.totalPurchasedMillicredits),
     totalGranted: formatCredits(view.totalGrantedMillicredits),
     totalUsed: formatCredits(view.totalUsedMillicredits),
-    lowBalanceThreshold: formatCredits(DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS),
-    lowBalance: available < DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS,
+    lowBalanceThreshold: formatCredits(view.lowBalanceThresholdMillicredits),
+    lowBalance: available < view.lowBalanceThresholdMillicredits,
     expiringWithin7Days: formatCredits(expiringSoon),
     // The forecast needs the spend history of the read side (the credit-lifecycle issue).
     burnRatePerHour: formatCredits(0),
@@ -185,4 +184,9 @@ export const captureResponse = (record: CommandRecord) => {
 export const releaseResponse = (record: CommandRecord) => {
   const { data } = eventOf(record, 'ReservationReleased');
   return { reservationId: data.reservationId, released: formatCredits(data.releasedMillicredits), ...after(record) };
+};
+
+export const thresholdResponse = (record: CommandRecord) => {
+  const { data } = eventOf(record, 'LowBalanceThresholdSet');
+  return { accountId: data.accountId, lowBalanceThreshold: formatCredits(data.thresholdMillicredits), ...after(record) };
 };

@@ -29,13 +29,19 @@ export const quantitySchema = z
   .max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1');
 
 /** Credit amounts travel as decimal strings with at most three decimals. */
-export const creditsSchema = (sign: 'positive' | 'nonzero') =>
+const SIGN_RULES = {
+  positive: { holds: (value: number) => value > 0, word: 'positive' },
+  nonzero: { holds: (value: number) => value !== 0, word: 'non-zero' },
+  nonNegative: { holds: (value: number) => value >= 0, word: 'non-negative' },
+} as const;
+
+export const creditsSchema = (sign: keyof typeof SIGN_RULES) =>
   z.string({ error: 'must be a decimal string such as "12.345"' }).transform((text, context) => {
     const millicredits = parseCredits(text);
-    if (millicredits === null || (sign === 'positive' ? millicredits <= 0 : millicredits === 0)) {
+    if (millicredits === null || !SIGN_RULES[sign].holds(millicredits)) {
       context.addIssue({
         code: 'custom',
-        message: `must be a ${sign === 'positive' ? 'positive' : 'non-zero'} decimal string with at most 3 decimals, such as "12.345"`,
+        message: `must be a ${SIGN_RULES[sign].word} decimal string with at most 3 decimals, such as "12.345"`,
       });
       return z.NEVER;
     }

@@ -170,6 +170,19 @@ export const appendHistory = async (store: EventStore, appends: readonly History
   return positions;
 };
 
+/** The event types that make a line of an account's history (the transactions read model). */
+const HISTORY_TYPES: ReadonlySet<string> = new Set([
+  'CreditsPurchased',
+  'CreditsGranted',
+  'CreditsUsed',
+  'CreditsAdjusted',
+  'CreditsRefunded',
+  'ReservationCaptured',
+  'CreditsExpired',
+]);
+
+export const isHistoryEntry = (type: string): boolean => HISTORY_TYPES.has(type);
+
 /** What the read models must add up to for a set of events. */
 export const historyTotals = (events: readonly AccountEvent[]) => {
   let chargedMillicredits = 0;
@@ -182,5 +195,5 @@ export const historyTotals = (events: readonly AccountEvent[]) => {
     }
     if (event.type === 'CreditsPurchased') purchases += 1;
   }
-  return { events: events.length, chargedMillicredits, quantity, purchases };
+  return { events: events.filter((event) => isHistoryEntry(event.type)).length, chargedMillicredits, quantity, purchases };
 };

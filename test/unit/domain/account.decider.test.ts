@@ -592,6 +592,21 @@ describe('RefundPurchase and debt', () => {
           debtIncurredMillicredits: 60_000,
         },
       },
+      {
+        // Falling below even a zero threshold (into debt) is a crossing too.
+        type: 'LowBalanceReached',
+        schemaVersion: 1,
+        data: {
+          accountId: 'acc-1',
+          commandId: 'r1',
+          requestHash: 'hash-r1',
+          occurredAt: MAR_2,
+          alertId: 'acc-1:r1:low-balance',
+          thresholdMillicredits: 0,
+          balanceMillicredits: -60_000,
+          availableMillicredits: -60_000,
+        },
+      },
     ]);
     expect(inDebt).toMatchObject({ balanceMillicredits: -60_000, debtMillicredits: 60_000, lots: [] });
     expect(decide(useCredits('u2', MAR_2, 'sms', 1), inDebt, DEFAULT_OPTIONS)).toMatchObject({ status: 'rejected', error: { code: 'insufficient_credits' } });
@@ -682,11 +697,35 @@ describe('reservations and expiry', () => {
     expect(decide(early, given(base).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
     const dueLot = { type: 'ExpireLot' as const, ...envelope('e2', expiring), lotId: 'lot-g1' };
     const lapsed = after(base, dueLot);
-    expect(lapsed.at(-1)).toMatchObject({ type: 'CreditsExpired', data: { expiredMillicredits: 4000, lotId: 'lot-g1' } });
+    expect(lapsed.find((event) => event.type === 'CreditsExpired')).toMatchObject({ data: { expiredMillicredits: 4000, lotId: 'lot-g1' } });
     expect(decide({ ...dueLot, commandId: 'e3' }, given(lapsed).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
     const dueHold = { type: 'ExpireReservation' as const, ...envelope('e4', expiring), reservationId: 'rsv-r1' };
     const released = after(lapsed, dueHold);
-    expect(released.at(-1)).toMatchObject({ type: 'ReservationReleased', data: { reason: 'expired', releasedMillicredits: 1000 } });
+    expect(released.find((event) => event.type === 'ReservationReleased')).toMatchObject({ data: { reason: 'expired', releasedMillicredits: 1000 } });
     expect(decide({ ...dueHold, commandId: 'e5' }, given(released).state, DEFAULT_OPTIONS)).toEqual({ status: 'unchanged' });
+  });
+});
+
+describe('low-balance alert', () => {
+  const threshold = (commandId: string, thresholdMillicredits: number): AccountEvent => ({
+    type: 'LowBalanceThresholdSet',
+    schemaVersion: 1,
+    data: { accountId: 'acc-1', commandId, requestHash: `hash-${commandId}`, occurredAt: MAR_1, thresholdMillicredits },
+  });
+  const spendTo = (events: readonly AccountEvent[], commandId: string, quantity: number): readonly AccountEvent[] => {
+    const decision = decide(useCredits(commandId, MAR_2, 'sms', quantity), given(events).state, DEFAULT_OPTIONS);
+    if (decision.status !== 'accepted') throw new Error(`expected a spend, got ${decision.status}`);
+    return decision.events;
+  };
+
+  it('is raised once per downward crossing and re-armed when available rises above the threshold', () => {
+    const start = [threshold('t1', 10_000), purchased('p1', MAR_1, 30_000)];
+    const first = spendTo(start, 'u1', 25);
+    expect(first.map((event) => event.type)).toEqual(['CreditsUsed', 'LowBalanceReached']);
+    const below = [...start, ...first];
+    expect(spendTo(below, 'u2', 1).map((event) => event.type)).toEqual(['CreditsUsed']);
+    const toppedUp = [...below, purchased('p2', MAR_2, 100_000)];
+    expect(given(toppedUp).state.lowBalanceArmed).toBe(true);
+    expect(spendTo(toppedUp, 'u3', 100).map((event) => event.type)).toEqual(['CreditsUsed', 'LowBalanceReached']);
   });
 });

@@ -186,6 +186,7 @@ const commandFor = (
         case 'ReleaseReservation':
         case 'ExpireReservation':
         case 'ExpireLot':
+        case 'SetLowBalanceThreshold':
           return repeated;
         case 'ReserveCredits':
           return { ...repeated, reservationId: freshId };
@@ -271,7 +272,8 @@ const checkDecision = (decision: Decision, command: AccountCommand, before: Acco
 
 const checkSpend = (events: readonly AccountEvent[], now: string, before: AccountState): void => {
   const [event, ...others] = events;
-  same(others, []);
+  // A spend may also raise the low-balance alert, and nothing else.
+  same(others.map((other) => other.type).filter((type) => type !== 'LowBalanceReached'), []);
   if (event?.type !== 'CreditsUsed') throw new Error(`a spend must record CreditsUsed, got ${event?.type}`);
   const { quantity, unitPriceMillicredits, per, chargedMillicredits, draws } = event.data;
   same(BigInt(chargedMillicredits), (BigInt(quantity) * BigInt(unitPriceMillicredits) + BigInt(per) - 1n) / BigInt(per));

@@ -41,8 +41,11 @@ export interface Given {
   when(command: AccountCommand): Outcome;
 }
 
+/** Low-balance alerts are off (threshold 0) unless a test's history sets a threshold. */
+const QUIET_START: AccountState = { ...initialAccountState, lowBalanceThresholdMillicredits: 0 };
+
 export const given = (history: readonly AccountEvent[], options: EvolveOptions = DEFAULT_OPTIONS): Given => {
-  const state = fold(initialAccountState, history.map((event, index) => ({ event, position: index + 1 })), options);
+  const state = fold(QUIET_START, history.map((event, index) => ({ event, position: index + 1 })), options);
   return { state, when: (command) => outcomeOf(state, command, history.length, options) };
 };
 
