@@ -61,7 +61,7 @@ export interface ReadModels {
   usageAnalytics(range: UsageRange, topAccounts: number): Promise<UsageAnalytics>;
 }
 
-export type ProjectionName = 'balances' | 'transactions' | 'usage_daily' | 'purchases' | 'expiry_schedule';
+export type ProjectionName = 'balances' | 'transactions' | 'usage_daily' | 'purchases' | 'expiry_schedule' | 'alert_outbox';
 
 /** Read-your-writes: resolves true once every named projection has applied `position`. */
 export interface ProjectionProgress {

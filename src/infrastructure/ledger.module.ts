@@ -21,6 +21,7 @@ import { AnalyticsController } from './http/analytics.controller';
 import { ReservationsController } from './http/reservations.controller';
 import { SetLowBalanceThresholdHandler } from '../application/alerts/set-low-balance-threshold';
 import { ExpiryScheduler } from './expiry-scheduler';
+import { AlertDispatcher } from './alerts/alert-dispatcher';
 import {
   CaptureReservationHandler,
   ExpireDueHandler,
@@ -51,6 +52,7 @@ import { openEventStore, openSqlClient } from './stores';
 import { systemClock, uuidGenerator } from './system-clock';
 import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 
+const ALERT_DISPATCHER = Symbol('AlertDispatcher');
 const MAX_APPEND_ATTEMPTS = 8;
 const STREAM_PAGE_SIZE = 1000;
 
@@ -79,6 +81,7 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PROJECTIONS_HOST) private readonly projections: ProjectionsHost,
     private readonly expiries: ExpiryScheduler,
+    @Inject(ALERT_DISPATCHER) private readonly alerts: AlertDispatcher | null,
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(SQL_CLIENT) private readonly sql: SqlClient,
   ) {}
@@ -87,9 +90,14 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!this.config.runProjections) return;
     await this.projections.start();
     this.expiries.start();
+    if (this.alerts !== null) {
+      await AlertDispatcher.prepare(this.sql);
+      this.alerts.start();
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.alerts?.stop();
     await this.expiries.stop();
     await this.projections.stop();
     await this.events.close();
@@ -141,6 +149,19 @@ export class LedgerModule {
         ReleaseReservationHandler,
         ExpireDueHandler,
         SetLowBalanceThresholdHandler,
+        {
+          provide: ALERT_DISPATCHER,
+          useFactory: (sql: SqlClient) =>
+            config.alertWebhook === undefined
+              ? null
+              : new AlertDispatcher(sql, {
+                  ...config.alertWebhook,
+                  intervalMs: Math.min(1000, config.alertWebhook.retryBaseMs),
+                  maxRetryMs: 5 * 60 * 1000,
+                  onError: (error) => projectionLogger.error(`alerts: ${error instanceof Error ? error.message : String(error)}`),
+                }),
+          inject: [SQL_CLIENT],
+        },
         {
           provide: ExpiryScheduler,
           useFactory: (sql: SqlClient, commands: CommandBus) =>

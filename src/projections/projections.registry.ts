@@ -1,3 +1,4 @@
+import { alertOutboxProjection } from './alert-outbox.projection';
 import { balancesProjection } from './balances.projection';
 import { expiryScheduleProjection } from './expiry-schedule.projection';
 import type { Projection } from './projection';
@@ -11,6 +12,7 @@ export const PROJECTIONS: readonly Projection[] = [
   usageDailyProjection,
   purchasesProjection,
   expiryScheduleProjection,
+  alertOutboxProjection,
 ];
 
 export const projectionNamed = (name: string): Projection | undefined => PROJECTIONS.find((projection) => projection.name === name);

@@ -9,7 +9,7 @@ import { formatCredits, parseCredits } from '../../src/domain/money';
 import { headPosition, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 import { eventually } from '../support/read-models';
 
-const PROJECTION_NAMES = ['balances', 'transactions', 'usage_daily', 'purchases', 'expiry_schedule'];
+const PROJECTION_NAMES = ['balances', 'transactions', 'usage_daily', 'purchases', 'expiry_schedule', 'alert_outbox'];
 const PAGE_LIMIT = 37;
 const SPEND_CONCURRENCY = 20;
 

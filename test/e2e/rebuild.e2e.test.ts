@@ -12,6 +12,7 @@ const ORDER_BY: Readonly<Record<string, string>> = {
   usage_daily: 'account_id, day, service',
   purchases: 'payment_reference',
   expiry_schedule: 'kind, ref_id',
+  alert_outbox: 'alert_id',
 };
 
 const contentHash = async (sql: SqlClient, table: string, orderBy: string): Promise<string> => {

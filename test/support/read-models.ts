@@ -15,6 +15,7 @@ export const ROW_ORDER: Readonly<Record<string, string>> = {
   usage_daily: 'account_id, day, service',
   purchases: 'payment_reference',
   expiry_schedule: 'kind, ref_id',
+  alert_outbox: 'alert_id',
 };
 
 const REPLAY_PAGE_SIZE = 250;

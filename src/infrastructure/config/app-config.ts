@@ -36,6 +36,8 @@ export interface AppConfig {
   readonly checkoutCancelUrl: string;
   /** How often due reservations and grant lots are expired. */
   readonly expiryIntervalMs: number;
+  /** Where low-balance alerts are POSTed, signed with the secret; undefined: no outbound alerts. */
+  readonly alertWebhook: { readonly url: string; readonly secret: string; readonly retryBaseMs: number } | undefined;
 }
 
 /** Every bad variable, one line each: the service refuses to start on any of them. */
@@ -106,6 +108,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     checkoutSuccessUrl: url('CHECKOUT_SUCCESS_URL', `${publicBaseUrl}/checkout/success`),
     checkoutCancelUrl: url('CHECKOUT_CANCEL_URL', `${publicBaseUrl}/checkout/cancel`),
     expiryIntervalMs: integer('EXPIRY_INTERVAL_MS', 1000, 10, 60_000),
+    alertWebhook: alertWebhookConfig(env, problems, integer('ALERT_RETRY_BASE_MS', 1000, 10, 600_000)),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -157,4 +160,13 @@ const paymentsConfig = (env: NodeJS.ProcessEnv, production: boolean, auth: AuthC
   // The simulated checkout signs its events with a secret only this installation knows.
   const seed = auth.kind === 'secret' ? auth.secret : auth.url;
   return { mode: 'simulated', webhookSecret: webhookSecret ?? `whsec_dev_${createHmac('sha256', seed).update('simulated-stripe').digest('hex')}` };
+};
+
+const alertWebhookConfig = (env: NodeJS.ProcessEnv, problems: string[], retryBaseMs: number): AppConfig['alertWebhook'] => {
+  const url = env['ALERT_WEBHOOK_URL'] || undefined;
+  if (url === undefined) return undefined;
+  if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push('ALERT_WEBHOOK_URL: expected an http(s) URL');
+  const secret = env['ALERT_WEBHOOK_SECRET'] || undefined;
+  if (secret === undefined) problems.push('ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (the key that signs each alert)');
+  return { url, secret: secret ?? '', retryBaseMs };
 };
