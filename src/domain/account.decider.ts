@@ -25,7 +25,7 @@ import {
 } from './account.state';
 import { assert } from './assert';
 import type { LedgerError } from './ledger-error';
-import { addMillicredits, assertMillicredits, minus } from './money';
+import { addMillicredits, assertMillicredits, saturatingMinus } from './money';
 import { priceOf } from './rate-card';
 
 export type Decision =
@@ -404,7 +404,7 @@ const isLive = (lot: Lot, now: string | null): boolean =>
 
 /** What a spend may take now: the unexpired lots, less what is reserved. */
 export const spendableMillicredits = (state: AccountState, now: string): number =>
-  Math.max(0, minus(liveBalanceMillicredits(state, now), state.reservedMillicredits));
+  Math.max(0, saturatingMinus(liveBalanceMillicredits(state, now), state.reservedMillicredits));
 
 const SOURCE_RANK: Readonly<Record<Lot['source'], number>> = { grant: 0, adjustment: 1, purchase: 2 };
 

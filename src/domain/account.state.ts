@@ -1,7 +1,7 @@
 import { assert } from './assert';
 import type { AccountEvent, LotDraw, LotSource } from './account.events';
 import type { ReservationStatus } from './ledger-error';
-import { minus, plus } from './money';
+import { minus, plus, saturatingMinus } from './money';
 import type { AppliedRate } from './rate-card';
 
 export interface Lot {
@@ -92,7 +92,7 @@ export const initialAccountState: AccountState = {
 };
 
 export const availableMillicredits = (state: AccountState): number =>
-  minus(state.balanceMillicredits, state.reservedMillicredits);
+  saturatingMinus(state.balanceMillicredits, state.reservedMillicredits);
 
 /** Credits of lots whose expiry has passed at `at` but that no expiry event has removed yet. */
 export const lapsedMillicredits = (lots: readonly Pick<Lot, 'remainingMillicredits' | 'expiresAt'>[], at: string): number => {
@@ -154,7 +154,7 @@ export const fold = (
 
 const applyInPlace = (draft: Draft, event: AccountEvent, position: number, options: EvolveOptions): void => {
   applyBalance(draft, event);
-  if (!draft.lowBalanceArmed && minus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {
+  if (!draft.lowBalanceArmed && saturatingMinus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {
     draft.lowBalanceArmed = true;
   }
   recordCommand(draft, event, position);
@@ -288,7 +288,7 @@ const recordCommand = (draft: Draft, event: AccountEvent, position: number): voi
   const balanceAfter = liveBalanceMillicredits(draft, occurredAt);
   const after = {
     balanceAfterMillicredits: balanceAfter,
-    availableAfterMillicredits: minus(balanceAfter, draft.reservedMillicredits),
+    availableAfterMillicredits: saturatingMinus(balanceAfter, draft.reservedMillicredits),
     position,
   };
   if (earlier?.requestHash === requestHash && earlier.recordedAt === occurredAt) {

@@ -28,6 +28,19 @@ export const plus = (a: number, b: number): number => {
 export const minus = (a: number, b: number): number => plus(a, -b);
 
 /**
+ * a − b clamped to the safe-integer range. Only for derived figures compared against
+ * limits (available with huge holds on an account in debt): the ledger's own totals
+ * never saturate, they refuse or crash instead.
+ */
+export const saturatingMinus = (a: number, b: number): number => {
+  assertMillicredits(a, 'a');
+  assertMillicredits(b, 'b');
+  const difference = BigInt(a) - BigInt(b);
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  return Number(difference > limit ? limit : difference < -limit ? -limit : difference);
+};
+
+/**
  * ceil(quantity × priceMillicredits / per), in exact integer arithmetic.
  * Null when the result does not fit a safe integer.
  */

@@ -10,6 +10,8 @@ export const createHttpApp = async (config: AppConfig, logger: false | undefined
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     trustProxy: false,
+    // Live balance streams never go idle: on shutdown they are closed, not waited for.
+    forceCloseConnections: true,
     // Account ids may be 128 characters; Fastify's default stops path parameters at 100.
     routerOptions: { maxParamLength: 256 },
     // A URL Fastify cannot route (bad percent-encoding, over-long parameter) still gets the API's error model.

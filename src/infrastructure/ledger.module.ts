@@ -1,6 +1,6 @@
 import { Inject, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { CommandBus, CqrsModule } from '@nestjs/cqrs';
+import { CommandBus, CqrsModule, QueryBus } from '@nestjs/cqrs';
 import { AccountCommandExecutor } from '../application/accounts/account-command-executor';
 import { AccountRepository } from '../application/accounts/account-repository';
 import { AdjustCreditsHandler } from '../application/adjust-credits/adjust-credits.handler';
@@ -11,7 +11,11 @@ import { GetBalanceHandler } from '../application/get-balance/get-balance.handle
 import { GetTransactionsHandler } from '../application/get-transactions/get-transactions.handler';
 import { GetUsageAnalyticsHandler } from '../application/get-usage-analytics/get-usage-analytics.handler';
 import { GetUsageHandler } from '../application/get-usage/get-usage.handler';
-import { PROJECTION_PROGRESS, READ_MODELS } from '../application/read-models.port';
+import { PROJECTION_PROGRESS, READ_MODELS, type ProjectionProgress, type ReadModels } from '../application/read-models.port';
+import { GetBalanceQuery } from '../application/get-balance/get-balance.query';
+import { BalanceFeed } from './live/balance-feed';
+import { BalanceStreamController } from './http/balance-stream.controller';
+import { balanceResponse } from './http/responses';
 import { CheckpointProgress } from '../projections/projection-progress';
 import { DEFAULT_RUNNER_OPTIONS } from '../projections/projection-runner';
 import { PROJECTIONS } from '../projections/projections.registry';
@@ -82,6 +86,7 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(PROJECTIONS_HOST) private readonly projections: ProjectionsHost,
     private readonly expiries: ExpiryScheduler,
     @Inject(ALERT_DISPATCHER) private readonly alerts: AlertDispatcher | null,
+    private readonly feed: BalanceFeed,
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(SQL_CLIENT) private readonly sql: SqlClient,
   ) {}
@@ -90,6 +95,7 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!this.config.runProjections) return;
     await this.projections.start();
     this.expiries.start();
+    this.feed.start();
     if (this.alerts !== null) {
       await AlertDispatcher.prepare(this.sql);
       this.alerts.start();
@@ -97,6 +103,7 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.feed.stop();
     await this.alerts?.stop();
     await this.expiries.stop();
     await this.projections.stop();
@@ -113,7 +120,7 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [CreditsController, ReservationsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
+      controllers: [BalanceStreamController, CreditsController, ReservationsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
@@ -149,6 +156,18 @@ export class LedgerModule {
         ReleaseReservationHandler,
         ExpireDueHandler,
         SetLowBalanceThresholdHandler,
+        {
+          provide: BalanceFeed,
+          useFactory: (events: EventStore, readModels: ReadModels, progress: ProjectionProgress, queries: QueryBus) =>
+            new BalanceFeed(
+              events,
+              readModels,
+              progress,
+              async (accountId) => balanceResponse(await queries.execute(new GetBalanceQuery(accountId, undefined))),
+              (error) => projectionLogger.error(`live balance feed: ${error instanceof Error ? error.message : String(error)}`),
+            ),
+          inject: [EVENT_STORE, READ_MODELS, PROJECTION_PROGRESS, QueryBus],
+        },
         {
           provide: ALERT_DISPATCHER,
           useFactory: (sql: SqlClient) =>

@@ -36,6 +36,7 @@ export interface AppConfig {
   readonly checkoutCancelUrl: string;
   /** How often due reservations and grant lots are expired. */
   readonly expiryIntervalMs: number;
+  readonly sseHeartbeatMs: number;
   /** Where low-balance alerts are POSTed, signed with the secret; undefined: no outbound alerts. */
   readonly alertWebhook: { readonly url: string; readonly secret: string; readonly retryBaseMs: number } | undefined;
 }
@@ -108,6 +109,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     checkoutSuccessUrl: url('CHECKOUT_SUCCESS_URL', `${publicBaseUrl}/checkout/success`),
     checkoutCancelUrl: url('CHECKOUT_CANCEL_URL', `${publicBaseUrl}/checkout/cancel`),
     expiryIntervalMs: integer('EXPIRY_INTERVAL_MS', 1000, 10, 60_000),
+    sseHeartbeatMs: integer('SSE_HEARTBEAT_MS', 15_000, 100, 300_000),
     alertWebhook: alertWebhookConfig(env, problems, integer('ALERT_RETRY_BASE_MS', 1000, 10, 600_000)),
   };
   if (problems.length > 0) throw new ConfigError(problems);

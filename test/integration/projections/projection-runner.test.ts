@@ -197,7 +197,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     const holders = async (projection: Projection) => {
       const [row] = await database.client.query<{ count: string }>(
         `SELECT count(*)::text AS count FROM pg_locks
-          WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
+          WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
         [projectionLockKey(projection.name)],
       );
       return Number(row?.count);
@@ -262,7 +262,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     const holderOf = async (projection: Projection): Promise<readonly number[]> =>
       (
         await database.client.query<{ pid: number }>(
-          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 0 AND objid::bigint = $1 AND objsubid = 1`,
           [projectionLockKey(projection.name)],
         )
       ).map((row) => row.pid);

@@ -338,7 +338,7 @@ describe('any sequence of commands', () => {
     fc.assert(
       fc.property(historyOf(EDGE), (history) => replay(history)),
       // Bounded: a failure's long histories would otherwise take many seconds to shrink.
-      { numRuns: 200, interruptAfterTimeLimit: 4000 },
+      { numRuns: 200, interruptAfterTimeLimit: 4000, ...(process.env["FC_SEED"] ? { seed: Number(process.env["FC_SEED"]), path: process.env["FC_PATH"] ?? "" } : {}) },
     );
   });
 });

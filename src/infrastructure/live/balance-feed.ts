@@ -1,0 +1,100 @@
+import type { EventStore, RecordedEvent } from '../../application/event-store.port';
+import type { ProjectionProgress, ReadModels } from '../../application/read-models.port';
+import { positionNumber } from '../../application/accounts/account-event-codec';
+
+export interface LiveMessage {
+  readonly event: 'balance' | 'low_balance';
+  /** The log position the message reflects: the SSE id a client resumes from. */
+  readonly id: number;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export type Listener = (message: LiveMessage) => void;
+
+const ACCOUNT_STREAM = /^credit-account-(.+)$/;
+const READ_MODEL_WAIT_MS = 5000;
+
+/**
+ * One subscription to the log for the whole process, fanned out to the accounts that
+ * have listeners: an idle listener costs an entry in a map. After each event of a
+ * watched account, once the balances read model has applied it, its listeners get the
+ * new balance; a LowBalanceReached also sends `low_balance`.
+ */
+export class BalanceFeed {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly stopping = new AbortController();
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly readModels: ReadModels,
+    private readonly progress: ProjectionProgress,
+    private readonly render: (accountId: string) => Promise<Readonly<Record<string, unknown>>>,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Follows the log from now on; listeners get what happens after this. */
+  start(): void {
+    this.running ??= this.follow();
+  }
+
+  listen(accountId: string, listener: Listener): () => void {
+    this.start();
+    const set = this.listeners.get(accountId) ?? new Set<Listener>();
+    set.add(listener);
+    this.listeners.set(accountId, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(accountId);
+    };
+  }
+
+  get listenerCount(): number {
+    let count = 0;
+    for (const set of this.listeners.values()) count += set.size;
+    return count;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.running;
+  }
+
+  /** The account's balance now, as the first message of a stream. */
+  async snapshot(accountId: string): Promise<LiveMessage> {
+    const view = await this.readModels.balance(accountId);
+    return { event: 'balance', id: view.position, data: await this.render(accountId) };
+  }
+
+  private async follow(): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      try {
+        const head = await this.store.headPosition();
+        for await (const recorded of this.store.subscribe({ after: head, signal })) await this.deliver(recorded);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async deliver(recorded: RecordedEvent): Promise<void> {
+    const accountId = ACCOUNT_STREAM.exec(recorded.streamId)?.[1];
+    if (accountId === undefined) return;
+    const set = this.listeners.get(accountId);
+    if (set === undefined) return;
+    const position = positionNumber(recorded.position);
+    if (recorded.type === 'LowBalanceReached') {
+      const data = recorded.data as { alertId: string; thresholdMillicredits: number; availableMillicredits: number; occurredAt: string };
+      this.send(set, { event: 'low_balance', id: position, data: { id: data.alertId, accountId, occurredAt: data.occurredAt } });
+    }
+    await this.progress.waitFor(['balances'], position, READ_MODEL_WAIT_MS);
+    this.send(set, { event: 'balance', id: position, data: await this.render(accountId) });
+  }
+
+  private send(set: ReadonlySet<Listener>, message: LiveMessage): void {
+    for (const listener of set) listener(message);
+  }
+}
