@@ -56,6 +56,8 @@ export interface UsageAnalytics {
 
 export interface ReadModels {
   balance(accountId: string): Promise<BalanceView>;
+  /** Credits the account spent since `since` (its recent burn). */
+  spentSince(accountId: string, since: Date): Promise<number>;
   transactions(request: TransactionPageRequest): Promise<readonly TransactionView[]>;
   usage(accountId: string, range: UsageRange, groupBy: 'service' | 'day'): Promise<readonly UsageTotal[]>;
   usageAnalytics(range: UsageRange, topAccounts: number): Promise<UsageAnalytics>;

@@ -51,6 +51,15 @@ export class PostgresReadModels implements ReadModels {
       : { ...row, position: row.lastPosition };
   }
 
+  async spentSince(accountId: string, since: Date): Promise<number> {
+    const [row] = await this.sql.query<{ spent: string }>(
+      `SELECT coalesce(-sum(credits), 0)::text AS spent FROM transactions
+        WHERE account_id = $1 AND type = 'usage' AND occurred_at > $2`,
+      [accountId, since.toISOString()],
+    );
+    return Number(row?.spent ?? 0);
+  }
+
   async transactions({ accountId, limit, beforeSequence, type }: TransactionPageRequest): Promise<readonly TransactionView[]> {
     const records = await this.sql.query<TransactionRecord>(
       `SELECT t.stream_revision::text, t.id, t.type, t.credits::text, t.balance_after::text, t.service, t.quantity::text,

@@ -129,6 +129,7 @@ export const transactionsProjection: Projection = {
         PRIMARY KEY (account_id, stream_revision)
       )`,
       `CREATE INDEX ON ${name} (account_id, type, stream_revision DESC)`,
+      `CREATE INDEX ON ${name} (account_id, occurred_at) WHERE type = 'usage'`,
     ]);
   },
 

@@ -222,6 +222,20 @@ describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) =>
     await adjust('0').expect(400);
   });
 
+  it('forecasts from the last hour of spending: burn rate and when available reaches zero', async () => {
+    const yuri = await tokenFor('yuri');
+    await grant('yuri', '100').expect(201);
+    expect(await balanceOf(yuri)).toMatchObject({ burnRatePerHour: '0.000', estimatedDepletionAt: null });
+    await spend(yuri, { service: 'bundle_creation', quantity: 1 }).expect(200);
+    const before = Date.now();
+    const balance = await balanceOf(yuri);
+    // 50 credits spent in the last hour, 50 left: about an hour to go.
+    expect(balance).toMatchObject({ burnRatePerHour: '50.000', available: '50.000' });
+    const hoursLeft = (Date.parse(balance.estimatedDepletionAt) - before) / 3_600_000;
+    expect(hoursLeft).toBeGreaterThan(0.99);
+    expect(hoursLeft).toBeLessThan(1.01);
+  });
+
   it('shows a never-seen account as all zeros, and serves the rate card and packages', async () => {
     const nobody = await tokenFor('never-seen');
     expect(await balanceOf(nobody)).toMatchObject({ accountId: 'never-seen', balance: '0.000', available: '0.000', position: 0 });
@@ -246,7 +260,10 @@ describe.each(storageTargets())('ledger over HTTP on %s', (name, makeStorage) =>
     await ledger.stop();
     ledger = await startLedger(storage);
 
-    expect(await balanceOf(henry)).toEqual(before);
+    // Everything but the forecast, which moves with the clock.
+    const { estimatedDepletionAt: _then, ...rest } = before;
+    const { estimatedDepletionAt: _now, ...restAfter } = await balanceOf(henry);
+    expect(restAfter).toEqual(rest);
     const replay = await spend(henry, { service: 'document_upload', quantity: 1 }).set('Idempotency-Key', 'upload-1').expect(200);
     expect(replay.text).toBe(used.text);
     expect(replay.headers['idempotent-replayed']).toBe('true');

@@ -4,10 +4,12 @@ import { CLOCK, type Clock } from '../clock.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { PROJECTION_PROGRESS, READ_MODELS, type BalanceView, type ProjectionProgress, type ReadModels } from '../read-models.port';
 import { awaitPosition } from '../read-your-writes';
-import { GetBalanceQuery } from './get-balance.query';
+import { GetBalanceQuery, type BalanceForecast } from './get-balance.query';
+
+const BURN_WINDOW_MS = 60 * 60 * 1000;
 
 @QueryHandler(GetBalanceQuery)
-export class GetBalanceHandler implements IQueryHandler<GetBalanceQuery, BalanceView & { readonly asOf: string }> {
+export class GetBalanceHandler implements IQueryHandler<GetBalanceQuery, BalanceView & BalanceForecast> {
   constructor(
     @Inject(READ_MODELS) private readonly readModels: ReadModels,
     @Inject(PROJECTION_PROGRESS) private readonly progress: ProjectionProgress,
@@ -16,7 +18,13 @@ export class GetBalanceHandler implements IQueryHandler<GetBalanceQuery, Balance
   ) {}
 
   async execute({ accountId, minPosition }: GetBalanceQuery) {
-    await awaitPosition(this.progress, ['balances'], minPosition, this.settings.readYourWritesTimeoutMs);
-    return { ...(await this.readModels.balance(accountId)), asOf: this.clock.now().toISOString() };
+    // The burn rate is read from the history, so both must have reached the position.
+    await awaitPosition(this.progress, ['balances', 'transactions'], minPosition, this.settings.readYourWritesTimeoutMs);
+    const now = this.clock.now();
+    const [view, burn] = await Promise.all([
+      this.readModels.balance(accountId),
+      this.readModels.spentSince(accountId, new Date(now.getTime() - BURN_WINDOW_MS)),
+    ]);
+    return { ...view, asOf: now.toISOString(), burnRatePerHourMillicredits: burn };
   }
 }

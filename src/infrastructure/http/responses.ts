@@ -1,3 +1,4 @@
+import type { BalanceForecast } from '../../application/get-balance/get-balance.query';
 import type { TransactionPage } from '../../application/get-transactions/get-transactions.query';
 import type { BalanceView, TransactionView, UsageAnalytics, UsageTotal } from '../../application/read-models.port';
 import type { AccountEvent } from '../../domain/account.events';
@@ -56,7 +57,18 @@ export const adjustmentResponse = (record: CommandRecord) => {
   };
 };
 
-export const balanceResponse = (view: BalanceView & { readonly asOf: string }) => {
+const HOUR_MS = 60 * 60 * 1000;
+
+/** When `available` reaches zero at the recent burn rate; null when nothing is being spent or nothing is left. */
+export const depletionAt = (availableMillicredits: number, burnPerHourMillicredits: number, asOf: string): string | null => {
+  if (burnPerHourMillicredits <= 0 || availableMillicredits <= 0) return null;
+  const msLeft = (BigInt(availableMillicredits) * BigInt(HOUR_MS)) / BigInt(burnPerHourMillicredits);
+  const at = BigInt(Date.parse(asOf)) + msLeft;
+  // Beyond what a Date can hold (about 275,000 years), say so by not guessing.
+  return at > 8_640_000_000_000_000n ? null : new Date(Number(at)).toISOString();
+};
+
+export const balanceResponse = (view: BalanceView & BalanceForecast) => {
   const balance = view.balanceMillicredits - lapsedMillicredits(view.lots, view.asOf);
   const available = balance - view.reservedMillicredits;
   const now = Date.parse(view.asOf);
@@ -74,9 +86,8 @@ export const balanceResponse = (view: BalanceView & { readonly asOf: string }) =
     lowBalanceThreshold: formatCredits(view.lowBalanceThresholdMillicredits),
     lowBalance: available < view.lowBalanceThresholdMillicredits,
     expiringWithin7Days: formatCredits(expiringSoon),
-    // The forecast needs the spend history of the read side (the credit-lifecycle issue).
-    burnRatePerHour: formatCredits(0),
-    estimatedDepletionAt: null,
+    burnRatePerHour: formatCredits(view.burnRatePerHourMillicredits),
+    estimatedDepletionAt: depletionAt(available, view.burnRatePerHourMillicredits, view.asOf),
     position: view.position,
   };
 };
