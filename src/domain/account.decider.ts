@@ -56,7 +56,8 @@ export const decide = (command: AccountCommand, state: AccountState, options: De
  */
 const withLowBalanceAlert = (decision: Decision, command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
   if (decision.status !== 'accepted') return decision;
-  const after = fold(state, decision.events.map((event) => ({ event, position: 0 })), options);
+  // Only the balances matter here: fold without the command window, which would be copied whole.
+  const after = fold({ ...state, commands: new Map() }, decision.events.map((event) => ({ event, position: 0 })), options);
   const available = availableMillicredits(after);
   if (!after.lowBalanceArmed || available >= after.lowBalanceThresholdMillicredits) return decision;
   return accepted(...decision.events, {

@@ -2,6 +2,7 @@ import type { CommandBus } from '@nestjs/cqrs';
 import type { Clock } from '../application/clock.port';
 import { ExpireDueCommand } from '../application/reservations/reservation.commands';
 import { dropExpiry, dueExpiries, type DueExpiry } from '../projections/expiry-schedule.projection';
+import { runWhileLeased } from './postgres/leased-loop';
 import type { SqlClient } from './postgres/sql-client';
 
 const SCHEDULER_LOCK_KEY = 4_817_301_158;
@@ -59,40 +60,9 @@ export class ExpiryScheduler {
     if (outcome.status === 'unchanged') await dropExpiry(this.sql, item);
   }
 
-  private async loop(): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      const lease = await this.sql.tryLock(SCHEDULER_LOCK_KEY).catch(() => null);
-      if (lease === null) {
-        await this.pause(signal);
-        continue;
-      }
-      let lost = false;
-      void lease.lost.then(() => (lost = true));
-      try {
-        while (!signal.aborted && !lost) {
-          try {
-            await this.runOnce();
-          } catch (error) {
-            this.options.onError?.(error);
-          }
-          await this.pause(signal);
-        }
-      } finally {
-        await lease.release();
-      }
-    }
-  }
-
-  private pause(signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.options.intervalMs);
-      signal.addEventListener('abort', done, { once: true });
-    });
+  private loop(): Promise<void> {
+    return runWhileLeased(this.sql, SCHEDULER_LOCK_KEY, this.options.intervalMs, this.stopping.signal, () => this.runOnce(), (error) =>
+      this.options.onError?.(error),
+    );
   }
 }

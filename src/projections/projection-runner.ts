@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { EventStore, RecordedEvent } from '../application/event-store.port';
+import { abortablePause } from '../infrastructure/abortable-pause';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { inBatches } from './batches';
 import { createCheckpointsTable, ensureCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
@@ -28,17 +29,6 @@ export const projectionLockKey = (name: string): number => {
   for (const char of name) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
   return 1_000_000_000 + (hash % 1_000_000_000);
 };
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Keeps one projection up to date. Exactly one runner per projection is active across
@@ -79,7 +69,7 @@ export class ProjectionRunner {
         return null;
       });
       if (lease === null) {
-        await sleep(this.options.standbyRetryMs, signal);
+        await abortablePause(this.options.standbyRetryMs, signal);
         continue;
       }
       const lost = new AbortController();
@@ -88,7 +78,7 @@ export class ProjectionRunner {
         await this.follow(AbortSignal.any([signal, lost.signal]));
       } catch (error) {
         this.options.onError?.(this.projection.name, error);
-        await sleep(this.options.failureBackoffMs, signal);
+        await abortablePause(this.options.failureBackoffMs, signal);
       } finally {
         await lease.release();
       }

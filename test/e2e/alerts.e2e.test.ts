@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { headPosition, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
+import { eventually } from '../support/read-models';
 
 const SECRET = 'alert-signing-secret';
 
@@ -39,13 +40,6 @@ const validSignature = ({ body, signature }: Delivery): boolean => {
   return timingSafeEqual(expected, Buffer.from(match[2] ?? '', 'hex'));
 };
 
-const eventually = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
 
 describe.each(storageTargets())('low-balance alerts on %s', (_name, makeStorage) => {
   let storage: LedgerStorage;

@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import request from 'supertest';
 import { startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
+import { eventually } from '../support/read-models';
 
 interface SseMessage {
   readonly event: string;
@@ -40,13 +41,6 @@ const openStream = (baseUrl: string, token: string, headers: Record<string, stri
     req.end();
   });
 
-const eventually = async (what: string, check: () => boolean, timeoutMs = 5000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 describe.each(storageTargets())('live balance stream on %s', (_name, makeStorage) => {
   let storage: LedgerStorage;

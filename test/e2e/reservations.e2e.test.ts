@@ -1,18 +1,12 @@
 import request from 'supertest';
 import { countEvents, headPosition, startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
+import { eventually } from '../support/read-models';
 
 const eventsOfType = async (ledger: RunningLedger, type: string): Promise<number> => {
   const [row] = await ledger.sql.query<{ count: string }>('SELECT count(*)::text AS count FROM ledger_events WHERE type = $1', [type]);
   return Number(row?.count);
 };
 
-const eventually = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
 
 describe.each(storageTargets())('reservations on %s', (_name, makeStorage) => {
   let storage: LedgerStorage;

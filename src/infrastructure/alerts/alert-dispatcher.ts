@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { AlertPayload } from '../../projections/alert-outbox.projection';
+import { runWhileLeased } from '../postgres/leased-loop';
 import type { SqlClient } from '../postgres/sql-client';
 
 const DISPATCHER_LOCK_KEY = 4_817_301_159;
@@ -95,36 +96,9 @@ export class AlertDispatcher {
     );
   }
 
-  private async loop(): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      const lease = await this.sql.tryLock(DISPATCHER_LOCK_KEY).catch(() => null);
-      let lost = lease === null;
-      void lease?.lost.then(() => (lost = true));
-      try {
-        while (!signal.aborted && !lost) {
-          try {
-            await this.runOnce();
-          } catch (error) {
-            this.options.onError?.(error);
-          }
-          await pause(this.options.intervalMs, signal);
-        }
-      } finally {
-        await lease?.release();
-      }
-      if (lease === null) await pause(this.options.intervalMs, signal);
-    }
+  private loop(): Promise<void> {
+    return runWhileLeased(this.sql, DISPATCHER_LOCK_KEY, this.options.intervalMs, this.stopping.signal, () => this.runOnce(), (error) =>
+      this.options.onError?.(error),
+    );
   }
 }
-
-const pause = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });

@@ -1,6 +1,7 @@
 import type { EventStore, RecordedEvent } from '../../application/event-store.port';
 import type { ProjectionProgress, ReadModels } from '../../application/read-models.port';
 import { positionNumber } from '../../application/accounts/account-event-codec';
+import { abortablePause } from '../abortable-pause';
 
 export interface LiveMessage {
   readonly event: 'balance' | 'low_balance';
@@ -75,7 +76,7 @@ export class BalanceFeed {
       } catch (error) {
         if (signal.aborted) return;
         this.onError(error);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await abortablePause(500, signal);
       }
     }
   }
