@@ -32,7 +32,18 @@ export interface AppendResult {
   readonly nextExpectedRevision: number;
   /** Global position of the last appended event. */
   readonly position: bigint;
+  /** Global position of each appended event, in order (EventStoreDB: the append's one commit position). */
+  readonly positions: readonly bigint[];
 }
+
+export interface AppendRequest {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedRevision;
+}
+
+/** One request of a batch: appended, or refused because its stream moved (nothing of it appended). */
+export type BatchAppendOutcome = ({ readonly ok: true } & AppendResult) | { readonly ok: false; readonly error: WrongExpectedRevisionError };
 
 export class WrongExpectedRevisionError extends Error {
   override readonly name = 'WrongExpectedRevisionError';
@@ -58,6 +69,13 @@ export interface SubscribeOptions {
 export interface EventStore {
   /** Appends atomically, or throws WrongExpectedRevisionError and appends nothing. */
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one round trip. Each request is atomic and checked
+   * against its own expected revision; a refused request does not stop the others.
+   * PostgreSQL commits the whole batch in one transaction; EventStoreDB, which has no
+   * multi-stream transaction, appends the requests in parallel.
+   */
+  appendBatch(requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]>;
   /** Events of one stream with revision >= fromRevision, in order, at most `limit`. */
   readStream(streamId: string, fromRevision: number, limit: number): Promise<readonly RecordedEvent[]>;
   /**

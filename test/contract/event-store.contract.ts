@@ -37,6 +37,7 @@ export const describeEventStoreContract = (
 ): void => {
   describe(`event store contract: ${name}`, () => {
     describe('append', () => describeAppend(useStore(create)));
+    describe('appendBatch', () => describeAppendBatch(useStore(create)));
     describe('append with a wrong expected revision', () => describeWrongExpectedRevision(useStore(create)));
     describe('concurrent appends', () => describeConcurrentAppends(useStore(create)));
     describe('readStream', () => describeReadStream(useStore(create)));
@@ -128,6 +129,58 @@ const describeAppend = (store: () => EventStore): void => {
     expect(second).toBeGreaterThan(first ?? -1n);
     expect(third).toBeGreaterThan(second ?? -1n);
     expect(positionRegressions([...recordedA.slice(0, 3), ...recordedB, ...recordedA.slice(3)])).toEqual([]);
+  });
+};
+
+// ---------------------------------------------------------------------------------------
+// appendBatch
+
+const describeAppendBatch = (store: () => EventStore): void => {
+  it('appends to several streams at once, each at its own revision, answering each one in order', async () => {
+    const [streamA, streamB, streamC] = [newStreamId(), newStreamId(), newStreamId()];
+    await store().append(streamB, newEvents(2), 'no_stream');
+    const eventsA = newEvents(3);
+    const eventsB = newEvents(1);
+    const eventsC = newEvents(2);
+
+    const outcomes = await store().appendBatch([
+      { streamId: streamA, events: eventsA, expected: 'no_stream' },
+      { streamId: streamB, events: eventsB, expected: 1 },
+      { streamId: streamC, events: eventsC, expected: 'any' },
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.ok && outcome.nextExpectedRevision)).toEqual([2, 2, 1]);
+    const recorded = await Promise.all([streamA, streamB, streamC].map((streamId) => store().readStream(streamId, 0, 100)));
+    expect(recorded.map(eventIds)).toEqual([eventIds(eventsA), [...eventIds(recorded[1]?.slice(0, 2) ?? []), ...eventIds(eventsB)], eventIds(eventsC)]);
+    // Each outcome names the position of every event it appended, as the store records them.
+    const appendedPositions = [recorded[0] ?? [], (recorded[1] ?? []).slice(2), recorded[2] ?? []].map((events) => events.map((e) => e.position));
+    expect(outcomes.map((outcome) => (outcome.ok ? outcome.positions : []))).toEqual(appendedPositions);
+    expect(outcomes.map((outcome) => (outcome.ok ? outcome.position : null))).toEqual(appendedPositions.map((positions) => positions.at(-1)));
+  });
+
+  it('refuses only the request whose stream moved, appends nothing of it, and appends the others', async () => {
+    const [moved, fresh] = [newStreamId(), newStreamId()];
+    await store().append(moved, newEvents(2), 'no_stream');
+    const refused = newEvents(2);
+    const kept = newEvents(1);
+
+    const outcomes = await store().appendBatch([
+      { streamId: moved, events: refused, expected: 0 },
+      { streamId: fresh, events: kept, expected: 'no_stream' },
+    ]);
+
+    const [first, second] = outcomes;
+    expect(first?.ok).toBe(false);
+    expect(first?.ok === false && first.error).toBeInstanceOf(WrongExpectedRevisionError);
+    expect(first?.ok === false && first.error.streamId).toBe(moved);
+    expect(second?.ok).toBe(true);
+    expect(eventIds(await store().readStream(moved, 0, 100))).not.toEqual(expect.arrayContaining(eventIds(refused).slice(0, 1)));
+    expect(await store().readStream(moved, 0, 100)).toHaveLength(2);
+    expect(eventIds(await store().readStream(fresh, 0, 100))).toEqual(eventIds(kept));
+  });
+
+  it('answers an empty batch with no outcomes', async () => {
+    expect(await store().appendBatch([])).toEqual([]);
   });
 };
 
@@ -554,6 +607,44 @@ const describeSubscribe = (store: () => EventStore): void => {
       expect(eventIds(subscription.received)).toEqual(log.order);
     } finally {
       await subscription.stop().catch(() => undefined);
+    }
+  });
+
+  it('gives several subscriptions at different positions each its whole log once, in order, while appends go on', async () => {
+    const { position: marker } = await appendMarker(store());
+    const log = new TrackedLog();
+    const [streamA, streamB] = [newStreamId(), newStreamId()];
+    const first = await log.append(store(), streamA, newEvents(3), 'no_stream');
+    const early = new Collector(store(), marker, log);
+    const late = new Collector(store(), first.position, log);
+    try {
+      let revisionA = 2;
+      let revisionB: ExpectedRevision = 'no_stream';
+      for (let round = 0; round < 10; round += 1) {
+        const [a, b] = (await Promise.all([
+          log.append(store(), streamA, newEvents(1 + (round % 3)), revisionA),
+          log.append(store(), streamB, newEvents(2), revisionB),
+        ])) as [AppendResult, AppendResult];
+        revisionA = a.nextExpectedRevision;
+        revisionB = b.nextExpectedRevision;
+      }
+      const third = new Collector(store(), marker, log);
+      try {
+        await early.waitForSentinel(store(), log);
+        await late.waitFor(log.order.length - 3);
+        await third.waitFor(log.order.length);
+        for (const subscription of [early, late, third]) await subscription.stop();
+
+        for (const subscription of [early, late, third]) expect(subscription.violations).toEqual([]);
+        expect(eventIds(early.received)).toEqual(log.order);
+        expect(eventIds(late.received)).toEqual(log.order.slice(3));
+        expect(eventIds(third.received)).toEqual(log.order);
+      } finally {
+        await third.stop().catch(() => undefined);
+      }
+    } finally {
+      await early.stop().catch(() => undefined);
+      await late.stop().catch(() => undefined);
     }
   });
 

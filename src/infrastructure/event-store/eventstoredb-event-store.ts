@@ -18,7 +18,9 @@ import {
 import {
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
+  type AppendRequest,
   type AppendResult,
+  type BatchAppendOutcome,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
@@ -84,7 +86,22 @@ export class EventStoreDbEventStore implements EventStore {
       if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(streamId, expected);
       throw unavailableOr(error);
     }
-    return toAppendResult(streamId, expected, result);
+    return toAppendResult(streamId, expected, result, events.length);
+  }
+
+  /** EventStoreDB has no multi-stream transaction: the requests are appended in parallel, each atomic. */
+  appendBatch(requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> {
+    return Promise.all(
+      requests.map((request) =>
+        this.append(request.streamId, request.events, request.expected).then(
+          (result): BatchAppendOutcome => ({ ok: true, ...result }),
+          (error: unknown): BatchAppendOutcome => {
+            if (error instanceof WrongExpectedRevisionError) return { ok: false, error };
+            throw error;
+          },
+        ),
+      ),
+    );
   }
 
   async readStream(streamId: string, fromRevision: number, limit: number): Promise<readonly RecordedEvent[]> {

@@ -52,12 +52,15 @@ export const toEventData = (event: NewEvent): JSONEventData => {
  * A conflict is thrown by the client by default; with `throwOnAppendFailure=false` in
  * the connection string it comes back as `success: false` instead, and means the same.
  */
-export const toAppendResult = (streamId: string, expected: ExpectedRevision, result: EsdbAppendResult): AppendResult => {
+export const toAppendResult = (streamId: string, expected: ExpectedRevision, result: EsdbAppendResult, eventCount: number): AppendResult => {
   if (!result.success) throw new WrongExpectedRevisionError(streamId, expected);
   assert(result.position !== undefined, `append to ${streamId} succeeded without a log position`);
+  const position = result.position.commit;
   return {
     nextExpectedRevision: toSafeInteger(result.nextExpectedRevision, 'next expected revision'),
-    position: result.position.commit,
+    position,
+    // EventStoreDB commits an append at one position: its events share it.
+    positions: Array.from({ length: eventCount }, () => position),
   };
 };
 

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type {
+  AppendRequest,
   AppendResult,
+  BatchAppendOutcome,
   EventStore,
   ExpectedRevision,
   NewEvent,
@@ -31,8 +33,22 @@ interface EventRow {
 interface AppendRow {
   readonly ok: boolean;
   readonly next_revision: string | null;
+  readonly first_position: string | null;
   readonly last_position: string | null;
 }
+
+const toOutcome = (request: AppendRequest, row: AppendRow | undefined): BatchAppendOutcome => {
+  if (!row?.ok || row.next_revision === null || row.first_position === null || row.last_position === null) {
+    return { ok: false, error: new WrongExpectedRevisionError(request.streamId, request.expected) };
+  }
+  const first = BigInt(row.first_position);
+  return {
+    ok: true,
+    nextExpectedRevision: Number(row.next_revision),
+    position: BigInt(row.last_position),
+    positions: request.events.map((_, index) => first + BigInt(index)),
+  };
+};
 
 export interface PostgresEventStoreOptions {
   /** How often a caught-up subscription looks for events appended by other processes. */
@@ -57,6 +73,8 @@ const readHorizon = async (session: SqlExecutor): Promise<string> => {
 
 export class PostgresEventStore implements EventStore {
   private readonly appended = new EventEmitter();
+  private readonly tail = new TailCache(TAIL_CACHE_EVENTS);
+  private readonly pendingReads = new Map<string, Promise<readonly EventRow[]>>();
   private readonly pollIntervalMs: number;
   private readonly subscriptionBatchSize: number;
 
@@ -78,23 +96,31 @@ export class PostgresEventStore implements EventStore {
   }
 
   async append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    if (events.length === 0) throw new Error('append needs at least one event');
+    const [outcome] = await this.appendBatch([{ streamId, events, expected }]);
+    if (outcome === undefined) throw new Error('append returned no outcome');
+    if (!outcome.ok) throw outcome.error;
+    return outcome;
+  }
+
+  async appendBatch(requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> {
+    if (requests.length === 0) return [];
+    if (requests.some((request) => request.events.length === 0)) throw new Error('append needs at least one event');
+    const events = requests.flatMap((request) => request.events);
     const rows = await this.sql.withSession((session) =>
-      session.query<AppendRow>('SELECT * FROM ledger_append($1, $2, $3, $4, $5, $6)', [
-        streamId,
-        expectedRevisionCode(expected),
+      session.query<AppendRow>('SELECT * FROM ledger_append_batch($1, $2, $3, $4, $5, $6, $7)', [
+        requests.map((request) => request.streamId),
+        requests.map((request) => expectedRevisionCode(request.expected)),
+        requests.map((request) => request.events.length),
         events.map((e) => e.eventId),
         events.map((e) => e.type),
         events.map((e) => JSON.stringify(e.data)),
         events.map((e) => JSON.stringify(e.metadata)),
       ]),
     );
-    const row = rows[0];
-    if (!row?.ok || row.next_revision === null || row.last_position === null) {
-      throw new WrongExpectedRevisionError(streamId, expected);
-    }
-    this.appended.emit('append');
-    return { nextExpectedRevision: Number(row.next_revision), position: BigInt(row.last_position) };
+    if (rows.length !== requests.length) throw new Error(`batch of ${requests.length} appends answered ${rows.length} rows`);
+    const outcomes = requests.map((request, index) => toOutcome(request, rows[index]));
+    if (outcomes.some((outcome) => outcome.ok)) this.appended.emit('append');
+    return outcomes;
   }
 
   async readStream(streamId: string, fromRevision: number, limit: number): Promise<readonly RecordedEvent[]> {
@@ -107,6 +133,10 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]> {
+    return (await this.readRows(after, limit)).map(toRecordedEvent);
+  }
+
+  private readRows(after: bigint | null, limit: number): Promise<readonly EventRow[]> {
     return this.sql.withSession(async (session) => {
       const horizon = await readHorizon(session);
       const rows = await session.query<EventRow>(
@@ -116,9 +146,31 @@ export class PostgresEventStore implements EventStore {
         [horizon, String(after ?? -1n), limit],
       );
       const last = rows.at(-1);
-      if (rows.length < limit || last === undefined) return rows.map(toRecordedEvent);
-      return [...rows, ...(await restOfAppend(session, last))].map(toRecordedEvent);
+      if (rows.length < limit || last === undefined) return rows;
+      return [...rows, ...(await restOfAppend(session, last))];
     });
+  }
+
+  /**
+   * readAll for this process's subscriptions (every projection and the live feed follow
+   * the same tail of the log): a page another subscription has just read is served from
+   * the tail cache. Pages below the read horizon never change, so a cached page is as
+   * good as a fresh one. Audits and rebuilds call readAll and always read the table.
+   */
+  private async readAllShared(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]> {
+    const cached = this.tail.read(after, limit);
+    if (cached !== undefined) return cached;
+    // Subscriptions woken by the same append ask for the same page at once: one read serves them all.
+    const key = `${String(after)}:${limit}`;
+    let pending = this.pendingReads.get(key);
+    if (pending === undefined) {
+      pending = this.readRows(after, limit).finally(() => this.pendingReads.delete(key));
+      this.pendingReads.set(key, pending);
+      const rows = await pending;
+      this.tail.remember(after, rows);
+      return rows.map(toRecordedEvent);
+    }
+    return (await pending).map(toRecordedEvent);
   }
 
   async headPosition(): Promise<bigint | null> {
@@ -133,7 +185,7 @@ export class PostgresEventStore implements EventStore {
   async *subscribe({ after, signal }: SubscribeOptions): AsyncIterable<RecordedEvent> {
     let checkpoint = after;
     while (!signal.aborted) {
-      const batch = await this.readAll(checkpoint, this.subscriptionBatchSize);
+      const batch = await this.readAllShared(checkpoint, this.subscriptionBatchSize);
       for (const event of batch) {
         if (signal.aborted) return;
         yield event;
@@ -160,6 +212,59 @@ export class PostgresEventStore implements EventStore {
       this.appended.once('append', done);
       signal.addEventListener('abort', done, { once: true });
     });
+  }
+}
+
+const TAIL_CACHE_EVENTS = 10_000;
+
+/**
+ * The newest stretch of the log this process has read: one contiguous run (from, to]
+ * known to hold every event that will ever have a position in it (everything below the
+ * read horizon is committed or gone, and positions follow transaction order). Each
+ * event keeps its append's key (transaction and stream) so a page never splits one.
+ */
+class TailCache {
+  private from: bigint | null = null;
+  private to: bigint | null = null;
+  private events: RecordedEvent[] = [];
+  private appendKeys: string[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  read(after: bigint | null, limit: number): readonly RecordedEvent[] | undefined {
+    if (this.to === null || this.events.length === 0) return undefined;
+    const covers = this.from === null ? true : after !== null && after >= this.from;
+    if (!covers || (after !== null && after >= this.to)) return undefined;
+    let start = 0;
+    for (let low = 0, high = this.events.length; low < high; ) {
+      const middle = (low + high) >> 1;
+      if (after !== null && (this.events[middle]?.position ?? 0n) <= after) low = start = middle + 1;
+      else high = middle;
+    }
+    let end = Math.min(start + limit, this.events.length);
+    while (end < this.events.length && this.appendKeys[end] === this.appendKeys[end - 1]) end += 1;
+    return this.events.slice(start, end);
+  }
+
+  remember(after: bigint | null, rows: readonly EventRow[]): void {
+    const last = rows.at(-1);
+    if (last === undefined) return;
+    if (this.to === null || after === null || after !== this.to) {
+      this.from = after;
+      this.events = [];
+      this.appendKeys = [];
+    }
+    for (const row of rows) {
+      this.events.push(toRecordedEvent(row));
+      this.appendKeys.push(`${row.transaction_id}/${row.stream_id}`);
+    }
+    this.to = BigInt(last.position);
+    const excess = this.events.length - this.capacity;
+    if (excess > 0) {
+      this.from = this.events[excess - 1]?.position ?? this.from;
+      this.events.splice(0, excess);
+      this.appendKeys.splice(0, excess);
+    }
   }
 }
 

@@ -114,23 +114,27 @@ describe('toAppendResult', () => {
     position: { commit: 1_234_567n, prepare: 1_234_890n },
   };
 
-  it('answers the last revision and the commit position', () => {
-    expect(toAppendResult('credit-account-a', 2, success)).toEqual({ nextExpectedRevision: 4, position: 1_234_567n });
+  it('answers the last revision and the commit position, shared by every event of the append', () => {
+    expect(toAppendResult('credit-account-a', 2, success, 2)).toEqual({
+      nextExpectedRevision: 4,
+      position: 1_234_567n,
+      positions: [1_234_567n, 1_234_567n],
+    });
   });
 
   it('turns a reported conflict into WrongExpectedRevisionError', () => {
     const conflict: EsdbAppendResult = { success: false, nextExpectedRevision: 7n };
-    const attempt = (): unknown => toAppendResult('credit-account-a', 2, conflict);
+    const attempt = (): unknown => toAppendResult('credit-account-a', 2, conflict, 1);
     expect(attempt).toThrow(WrongExpectedRevisionError);
     expect(attempt).toThrow(expect.objectContaining({ streamId: 'credit-account-a', expected: 2 }));
   });
 
   it('crashes on a success without a position or with a revision beyond a safe integer', () => {
-    expect(() => toAppendResult('credit-account-a', 'any', { success: true, nextExpectedRevision: 0n })).toThrow(
+    expect(() => toAppendResult('credit-account-a', 'any', { success: true, nextExpectedRevision: 0n }, 1)).toThrow(
       InvariantViolation,
     );
     expect(() =>
-      toAppendResult('credit-account-a', 'any', { ...success, nextExpectedRevision: 9_007_199_254_740_992n }),
+      toAppendResult('credit-account-a', 'any', { ...success, nextExpectedRevision: 9_007_199_254_740_992n }, 1),
     ).toThrow(InvariantViolation);
   });
 });
