@@ -10,6 +10,12 @@ export interface LedgerSettings {
   readonly maxAppendAttempts: number;
   /** Events read per page while loading a stream. */
   readonly streamPageSize: number;
+  /** A snapshot is kept once this many events were applied since the last one. */
+  readonly snapshotEveryEvents: number;
+  /** Most commands decided and appended together in one batch (one round trip, one commit). */
+  readonly maxBatchCommands: number;
+  /** Accounts whose state the writer keeps in memory. */
+  readonly accountCacheSize: number;
   /** How long a query with `minPosition` waits for its read model before answering 503. */
   readonly readYourWritesTimeoutMs: number;
 }

@@ -56,8 +56,9 @@ export const decide = (command: AccountCommand, state: AccountState, options: De
  */
 const withLowBalanceAlert = (decision: Decision, command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {
   if (decision.status !== 'accepted') return decision;
-  // Only the balances matter here: fold without the command window, which would be copied whole.
-  const after = fold({ ...state, commands: new Map() }, decision.events.map((event) => ({ event, position: 0 })), options);
+  // Only the balances matter here: fold a state that carries just the entries these events touch,
+  // not the account's whole history of commands, purchases and reservations.
+  const after = fold(touchedBy(decision.events, state), decision.events.map((event) => ({ event, position: 0 })), options);
   const available = availableMillicredits(after);
   if (!after.lowBalanceArmed || available >= after.lowBalanceThresholdMillicredits) return decision;
   return accepted(...decision.events, {
@@ -71,6 +72,28 @@ const withLowBalanceAlert = (decision: Decision, command: AccountCommand, state:
       availableMillicredits: available,
     },
   });
+};
+
+const EMPTY = new Map<never, never>();
+
+const only = <V>(map: ReadonlyMap<string, V>, keys: readonly string[]): ReadonlyMap<string, V> => {
+  const entries: Array<[string, V]> = [];
+  for (const key of keys) {
+    const value = map.get(key);
+    if (value !== undefined) entries.push([key, value]);
+  }
+  return entries.length === 0 ? EMPTY : new Map(entries);
+};
+
+/** The state as far as `events` can read it: balances and lots, plus the purchases and reservations they name. */
+const touchedBy = (events: readonly AccountEvent[], state: AccountState): AccountState => {
+  const payments: string[] = [];
+  const reservations: string[] = [];
+  for (const event of events) {
+    if ('paymentReference' in event.data) payments.push(event.data.paymentReference);
+    if ('reservationId' in event.data) reservations.push(event.data.reservationId);
+  }
+  return { ...state, commands: EMPTY, purchases: only(state.purchases, payments), heldPayments: EMPTY, reservations: only(state.reservations, reservations) };
 };
 
 const decideCommand = (command: AccountCommand, state: AccountState, options: DecideOptions): Decision => {

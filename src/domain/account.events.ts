@@ -215,4 +215,5 @@ export const ACCOUNT_EVENT_TYPES: readonly AccountEventType[] = [
   'LowBalanceReached',
 ];
 
-export const accountStreamId = (accountId: string): string => `credit-account-${accountId}`;
+export const ACCOUNT_STREAM_PREFIX = 'credit-account-';
+export const accountStreamId = (accountId: string): string => `${ACCOUNT_STREAM_PREFIX}${accountId}`;

@@ -152,6 +152,29 @@ export const fold = (
   return draft;
 };
 
+declare const workingBrand: unique symbol;
+/** A private copy its single owner advances in place, so each event costs only itself. */
+export type WorkingState = AccountState & { readonly [workingBrand]: true };
+
+export const workingCopy = (state: AccountState): WorkingState => draftOf(state) as unknown as WorkingState;
+
+/** Applies events to a working state in place. */
+export const advance = (
+  working: WorkingState,
+  events: Iterable<{ readonly event: AccountEvent; readonly position: number }>,
+  options: EvolveOptions,
+): void => {
+  for (const { event, position } of events) applyInPlace(working as unknown as Draft, event, position, options);
+};
+
+/** Gives an applied command's record its final log position, once the store has assigned it. */
+export const settleCommandPosition = (working: WorkingState, commandId: string, position: number): void => {
+  const commands = (working as unknown as Draft).commands;
+  const record = commands.get(commandId);
+  assert(record !== undefined, `no record of command ${commandId} to settle`);
+  commands.set(commandId, { ...record, position });
+};
+
 const applyInPlace = (draft: Draft, event: AccountEvent, position: number, options: EvolveOptions): void => {
   applyBalance(draft, event);
   if (!draft.lowBalanceArmed && saturatingMinus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {

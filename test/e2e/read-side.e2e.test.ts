@@ -119,7 +119,7 @@ describe.each(storageTargets())('read side over HTTP on %s', (name, makeStorage)
     const accounts = ledger.app.get(AccountRepository);
     const catalog = ledger.app.get(CatalogService);
     const settings = ledger.app.get<LedgerSettings>(LEDGER_SETTINGS);
-    let { state, expectedRevision } = await accounts.load(accountId);
+    let { state, expectedRevision, lastHash } = await accounts.load(accountId);
     const seeded: Spent[] = [];
     for (let index = 0; index < count; index += 1) {
       const { service, quantity } = mixAt(index);
@@ -133,7 +133,8 @@ describe.each(storageTargets())('read side over HTTP on %s', (name, makeStorage)
         settings,
       );
       if (decision.status !== 'accepted') throw new Error(`seed spend ${index} was ${decision.status}`);
-      const appended = await accounts.append(accountId, decision.events, expectedRevision);
+      const appended = await accounts.append(accountId, decision.events, expectedRevision, lastHash);
+      lastHash = appended.lastHash;
       const position = Number(appended.position);
       state = fold(state, decision.events.map((event) => ({ event, position })), settings);
       expectedRevision = appended.nextExpectedRevision;

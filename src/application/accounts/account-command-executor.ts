@@ -1,17 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AccountCommand } from '../../domain/account.commands';
 import { decide, type Decision } from '../../domain/account.decider';
-import { fold, type CommandRecord } from '../../domain/account.state';
+import { advance, settleCommandPosition, workingCopy, type CommandRecord, type WorkingState } from '../../domain/account.state';
 import type { LedgerError } from '../../domain/ledger-error';
-import { WrongExpectedRevisionError } from '../event-store.port';
+import { EVENT_STORE, type AppendRequest, type BatchAppendOutcome, type EventStore, type ExpectedRevision } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
-import { AccountRepository } from './account-repository';
-import { KeyedQueue } from './keyed-queue';
+import { AccountRepository, type LoadedAccount } from './account-repository';
+import { storedHash } from './event-chain';
+import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
 const MAX_BACKOFF_MS = 100;
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
@@ -23,46 +22,234 @@ export class ConcurrencyExhaustedError extends Error {
   override readonly name = 'ConcurrencyExhaustedError';
 }
 
+interface Pending {
+  readonly command: AccountCommand;
+  readonly resolve: (outcome: CommandOutcome) => void;
+  readonly reject: (error: unknown) => void;
+  attempts: number;
+}
+
+/** An account as the writer holds it: a working state it alone advances, at a known revision. */
+interface CachedAccount {
+  readonly working: WorkingState;
+  expectedRevision: ExpectedRevision;
+  lastHash: string;
+  position: number;
+  eventsSinceSnapshot: number;
+}
+
+/** What one batch does to one account: its decisions and the events they append. */
+interface AccountPlan {
+  readonly accountId: string;
+  readonly cached: CachedAccount;
+  readonly decided: ReadonlyArray<{ readonly pending: Pending; readonly decision: Decision }>;
+  /** Commands that appended events, with the index of their last event in the request. */
+  readonly applied: ReadonlyArray<{ readonly commandId: string; readonly lastEvent: number }>;
+  readonly request: AppendRequest | undefined;
+}
+
 /**
- * The whole write path of an account: load, decide, append with the expected revision,
- * and on a conflict (another process wrote the account) do it again from a fresh load,
- * a bounded number of times. Commands for one account are queued within the process.
+ * The write path: one writer per process, and within it one logical writer per account.
+ *
+ * Commands queue up while a batch is being written. The next batch takes up to
+ * `maxBatchCommands` of them, decides each against its account's cached state (advanced
+ * in place, so a hot account's commands see each other), and appends the events of
+ * every account in one `appendBatch`: one round trip and, on PostgreSQL, one commit.
+ * Answers go out only after that commit, so nothing is acknowledged that is not
+ * durable and no decision rests on a state that did not commit.
+ *
+ * Other processes are settled by the expected revision: an account whose stream moved
+ * is dropped from the cache and its commands are decided again from a fresh load, a
+ * bounded number of times. A batch that produced only refusals checks the revision
+ * first, so a stale cache never refuses what another process made possible.
  */
 @Injectable()
 export class AccountCommandExecutor {
-  private readonly writers = new KeyedQueue();
+  private readonly cache = new Map<string, CachedAccount>();
+  private readonly queue: Pending[] = [];
+  private draining = false;
 
   constructor(
     private readonly accounts: AccountRepository,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings,
+    @Optional() @Inject(COMMAND_OBSERVER) private readonly observer?: CommandObserver,
   ) {}
 
   execute(command: AccountCommand): Promise<CommandOutcome> {
-    return this.writers.run(command.accountId, () => this.executeWithRetry(command));
+    const outcome = new Promise<CommandOutcome>((resolve, reject) => this.enqueue([{ command, resolve, reject, attempts: 0 }], false));
+    void outcome.then((ended) => this.observer?.commandEnded(command.type, ended), () => this.observer?.commandEnded(command.type, 'failed'));
+    return outcome;
   }
 
-  private async executeWithRetry(command: AccountCommand): Promise<CommandOutcome> {
-    for (let attempt = 1; attempt <= this.settings.maxAppendAttempts; attempt += 1) {
-      try {
-        return await this.attempt(command);
-      } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        // Another process wrote the account: back off a random while so the two stop colliding.
-        await delay(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
+  /** Accounts whose state is held in memory. */
+  get cachedAccounts(): number {
+    return this.cache.size;
+  }
+
+  private enqueue(pending: readonly Pending[], first: boolean): void {
+    if (first) this.queue.unshift(...pending);
+    else this.queue.push(...pending);
+    if (this.draining) return;
+    this.draining = true;
+    // One turn of the event loop lets the commands that arrive together form one batch.
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      await this.runBatch(this.queue.splice(0, this.settings.maxBatchCommands));
+    }
+    this.draining = false;
+  }
+
+  /** Settles every command of the batch; never throws. */
+  private async runBatch(batch: readonly Pending[]): Promise<void> {
+    const byAccount = new Map<string, Pending[]>();
+    for (const pending of batch) {
+      const list = byAccount.get(pending.command.accountId) ?? [];
+      list.push(pending);
+      byAccount.set(pending.command.accountId, list);
+    }
+    const plans: AccountPlan[] = [];
+    await Promise.all(
+      [...byAccount].map(async ([accountId, pendings]) => {
+        try {
+          plans.push(this.plan(accountId, await this.cached(accountId), pendings));
+        } catch (error) {
+          this.cache.delete(accountId);
+          for (const pending of pendings) pending.reject(error);
+        }
+      }),
+    );
+    try {
+      // Checked before the append: if the check fails, nothing of the batch was written.
+      const fresh = await this.freshness(plans);
+      const outcomes = await this.store.appendBatch(plans.flatMap((plan) => (plan.request === undefined ? [] : [plan.request])));
+      let next = 0;
+      for (const plan of plans) {
+        const outcome = plan.request === undefined ? undefined : outcomes[next++];
+        this.settle(plan, outcome, fresh.get(plan.accountId) ?? true);
+      }
+    } catch (error) {
+      for (const plan of plans) {
+        // The append may or may not have committed: the next command reloads the account.
+        this.cache.delete(plan.accountId);
+        for (const { pending } of plan.decided) pending.reject(error);
       }
     }
-    throw new ConcurrencyExhaustedError(`account ${command.accountId}: ${this.settings.maxAppendAttempts} conflicting attempts`);
   }
 
-  private async attempt(command: AccountCommand): Promise<CommandOutcome> {
-    const { state, expectedRevision } = await this.accounts.load(command.accountId);
-    const decision: Decision = decide(command, state, this.settings);
-    if (decision.status !== 'accepted') return decision;
-    const appended = await this.accounts.append(command.accountId, decision.events, expectedRevision);
-    const position = positionNumber(appended.position);
-    const after = fold(state, decision.events.map((event) => ({ event, position })), this.settings);
-    const record = after.commands.get(command.commandId);
-    if (record === undefined) throw new Error(`command ${command.commandId} left no record`);
-    return { status: 'applied', record };
+  private async cached(accountId: string): Promise<CachedAccount> {
+    const hit = this.cache.get(accountId);
+    if (hit !== undefined) {
+      // Most recently used last: the first entry is the one to evict.
+      this.cache.delete(accountId);
+      this.cache.set(accountId, hit);
+      return hit;
+    }
+    const loaded: LoadedAccount = await this.accounts.load(accountId);
+    const cached: CachedAccount = {
+      working: workingCopy(loaded.state),
+      expectedRevision: loaded.expectedRevision,
+      lastHash: loaded.lastHash,
+      position: loaded.position,
+      eventsSinceSnapshot: loaded.eventsSinceSnapshot,
+    };
+    this.cache.set(accountId, cached);
+    for (const oldest of this.cache.keys()) {
+      if (this.cache.size <= this.settings.accountCacheSize) break;
+      this.cache.delete(oldest);
+    }
+    return cached;
+  }
+
+  /** Decides the account's commands in order, each against the state the ones before it left. */
+  private plan(accountId: string, cached: CachedAccount, pendings: readonly Pending[]): AccountPlan {
+    const options = { idempotencyRetentionMs: this.settings.idempotencyRetentionMs };
+    const decided: Array<{ pending: Pending; decision: Decision }> = [];
+    const applied: Array<{ commandId: string; lastEvent: number }> = [];
+    const events = [];
+    for (const pending of pendings) {
+      const decision = decide(pending.command, cached.working, this.settings);
+      decided.push({ pending, decision });
+      if (decision.status !== 'accepted') continue;
+      // Until the store assigns positions the records carry the last known one; settle() fixes them.
+      advance(cached.working, decision.events.map((event) => ({ event, position: cached.position })), options);
+      events.push(...decision.events);
+      applied.push({ commandId: pending.command.commandId, lastEvent: events.length - 1 });
+    }
+    const request = events.length === 0 ? undefined : this.accounts.appendRequest(accountId, events, cached.expectedRevision, cached.lastHash);
+    return { accountId, cached, decided, applied, request };
+  }
+
+  /** Accounts that appended nothing answered from the cache: is each cache still current? */
+  private async freshness(plans: readonly AccountPlan[]): Promise<Map<string, boolean>> {
+    const readOnly = plans.filter((plan) => plan.request === undefined && plan.decided.some(({ decision }) => decision.status !== 'replayed'));
+    const moved = await Promise.all(readOnly.map((plan) => this.accounts.movedPast(plan.accountId, plan.cached.expectedRevision)));
+    return new Map(readOnly.map((plan, index) => [plan.accountId, !moved[index]]));
+  }
+
+  private settle(plan: AccountPlan, outcome: BatchAppendOutcome | undefined, fresh: boolean): void {
+    const { cached } = plan;
+    if ((plan.request !== undefined && outcome?.ok !== true) || !fresh) {
+      // Another process wrote the account: decide these commands again from a fresh load.
+      this.cache.delete(plan.accountId);
+      this.retry(plan.decided.map(({ pending }) => pending));
+      return;
+    }
+    if (outcome?.ok === true && plan.request !== undefined) {
+      for (const { commandId, lastEvent } of plan.applied) {
+        settleCommandPosition(cached.working, commandId, positionNumber(outcome.positions[lastEvent] ?? outcome.position));
+      }
+      cached.expectedRevision = outcome.nextExpectedRevision;
+      cached.position = positionNumber(outcome.position);
+      cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
+      cached.eventsSinceSnapshot += plan.request.events.length;
+      // A snapshot costs the size of the state, so a large state is kept less often: O(1) per event either way.
+      const size = cached.working.commands.size + cached.working.reservations.size + cached.working.purchases.size;
+      if (cached.eventsSinceSnapshot >= Math.max(this.settings.snapshotEveryEvents, size)) this.snapshot(plan.accountId, cached);
+    }
+    for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
+  }
+
+  private outcomeOf(decision: Decision, cached: CachedAccount, commandId: string): CommandOutcome {
+    switch (decision.status) {
+      case 'accepted':
+      case 'replayed': {
+        // Replays of a command applied earlier in the same batch get its settled record too.
+        const record = cached.working.commands.get(commandId) ?? (decision.status === 'replayed' ? decision.record : undefined);
+        if (record === undefined) throw new Error(`command ${commandId} left no record`);
+        return { status: decision.status === 'accepted' ? 'applied' : 'replayed', record };
+      }
+      case 'unchanged':
+      case 'rejected':
+        return decision;
+    }
+  }
+
+  private retry(pendings: readonly Pending[]): void {
+    const again: Pending[] = [];
+    for (const pending of pendings) {
+      pending.attempts += 1;
+      if (pending.attempts < this.settings.maxAppendAttempts) again.push(pending);
+      else pending.reject(new ConcurrencyExhaustedError(`account ${pending.command.accountId}: ${pending.attempts} conflicting attempts`));
+    }
+    if (again.length === 0) return;
+    const attempts = again[0]?.attempts ?? 1;
+    // Back off a random while so two processes writing one account stop colliding.
+    setTimeout(() => this.enqueue(again, true), Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempts));
+  }
+
+  /** The state is copied now, while it is still at this revision, and written in the background. */
+  private snapshot(accountId: string, cached: CachedAccount): void {
+    cached.eventsSinceSnapshot = 0;
+    void this.accounts.saveSnapshot(accountId, {
+      state: workingCopy(cached.working),
+      expectedRevision: cached.expectedRevision,
+      position: cached.position,
+      lastHash: cached.lastHash,
+      eventsSinceSnapshot: 0,
+    });
   }
 }

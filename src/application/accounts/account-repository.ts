@@ -1,17 +1,34 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { accountStreamId, type AccountEvent } from '../../domain/account.events';
 import { fold, initialAccountState, type AccountState } from '../../domain/account.state';
 import { ID_GENERATOR, type IdGenerator } from '../clock.port';
-import { EVENT_STORE, type AppendResult, type EventStore, type ExpectedRevision } from '../event-store.port';
+import { EVENT_STORE, type AppendRequest, type AppendResult, type EventStore, type ExpectedRevision, type RecordedEvent } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { decodeAccountEvent, encodeAccountEvent, positionNumber } from './account-event-codec';
+import { SNAPSHOT_STORE, type SnapshotStore } from './account-snapshot';
+import { chainEvents, GENESIS_HASH, storedHash } from './event-chain';
 
 export interface LoadedAccount {
   readonly state: AccountState;
   readonly expectedRevision: ExpectedRevision;
   /** Global position of the stream's last event; 0 for a stream never written. */
   readonly position: number;
+  /** Hash of the stream's last event: the next event links to it. */
+  readonly lastHash: string;
+  /** Events replayed on top of the snapshot (or from the start): how stale the snapshot is. */
+  readonly eventsSinceSnapshot: number;
 }
+
+const NEVER_WRITTEN: LoadedAccount = {
+  state: initialAccountState,
+  expectedRevision: 'no_stream',
+  position: 0,
+  lastHash: GENESIS_HASH,
+  eventsSinceSnapshot: 0,
+};
+
+/** The revision the next event of a stream gets. */
+export const nextRevision = (expected: ExpectedRevision): number => (typeof expected === 'number' ? expected + 1 : 0);
 
 @Injectable()
 export class AccountRepository {
@@ -19,32 +36,80 @@ export class AccountRepository {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(ID_GENERATOR) private readonly ids: IdGenerator,
     @Inject(LEDGER_SETTINGS) private readonly settings: LedgerSettings,
+    @Optional() @Inject(SNAPSHOT_STORE) private readonly snapshots: SnapshotStore | null = null,
   ) {}
 
+  /** The account's current state: its newest snapshot, then the events after it. */
   async load(accountId: string): Promise<LoadedAccount> {
     const streamId = accountStreamId(accountId);
+    const snapshot = await this.snapshots?.read(streamId);
+    const start: LoadedAccount =
+      snapshot === undefined
+        ? NEVER_WRITTEN
+        : { state: snapshot.state, expectedRevision: snapshot.revision, position: snapshot.position, lastHash: snapshot.lastHash, eventsSinceSnapshot: 0 };
+    const loaded = await this.replay(streamId, start);
+    if (loaded.eventsSinceSnapshot >= this.settings.snapshotEveryEvents) await this.saveSnapshot(accountId, loaded);
+    return loaded;
+  }
+
+  /** Keeps a snapshot of a loaded state; a failure only means a longer next load. */
+  async saveSnapshot(accountId: string, account: LoadedAccount): Promise<void> {
+    if (this.snapshots === null || typeof account.expectedRevision !== 'number') return;
+    await this.snapshots
+      .write({
+        streamId: accountStreamId(accountId),
+        revision: account.expectedRevision,
+        position: account.position,
+        lastHash: account.lastHash,
+        state: account.state,
+      })
+      .catch(() => undefined);
+  }
+
+  /** The events of a stream as an append request, chained onto the stream's last event. */
+  appendRequest(accountId: string, events: readonly AccountEvent[], expected: ExpectedRevision, prevHash: string): AppendRequest {
+    const streamId = accountStreamId(accountId);
+    const encoded = events.map((event) => encodeAccountEvent(event, this.ids.next()));
+    return { streamId, events: chainEvents(streamId, nextRevision(expected), prevHash, encoded), expected };
+  }
+
+  /** One account's append on its own; the write path batches through appendRequest instead. */
+  async append(
+    accountId: string,
+    events: readonly AccountEvent[],
+    expected: ExpectedRevision,
+    prevHash: string,
+  ): Promise<AppendResult & { readonly lastHash: string }> {
+    const request = this.appendRequest(accountId, events, expected, prevHash);
+    const result = await this.store.append(request.streamId, request.events, request.expected);
+    return { ...result, lastHash: storedHash(request.events.at(-1) ?? { metadata: {} }) ?? prevHash };
+  }
+
+  /** Whether the stream has moved past the revision a cached state was built at. */
+  async movedPast(accountId: string, expected: ExpectedRevision): Promise<boolean> {
+    const next = await this.store.readStream(accountStreamId(accountId), nextRevision(expected), 1);
+    return next.length > 0;
+  }
+
+  private async replay(streamId: string, start: LoadedAccount): Promise<LoadedAccount> {
     const options = { idempotencyRetentionMs: this.settings.idempotencyRetentionMs };
-    let loaded: LoadedAccount = { state: initialAccountState, expectedRevision: 'no_stream', position: 0 };
-    for (let revision = 0; ; ) {
+    let loaded = start;
+    for (let revision = nextRevision(start.expectedRevision); ; ) {
       const page = await this.store.readStream(streamId, revision, this.settings.streamPageSize);
       const last = page.at(-1);
       if (last === undefined) return loaded;
-      const events = page.map((recorded) => ({ event: decodeAccountEvent(recorded), position: positionNumber(recorded.position) }));
       loaded = {
-        state: fold(loaded.state, events, options),
+        state: fold(loaded.state, page.map(decoded), options),
         expectedRevision: last.streamRevision,
         position: positionNumber(last.position),
+        // An event stored before hash chains links from the start: the audit reports it.
+        lastHash: storedHash(last) ?? GENESIS_HASH,
+        eventsSinceSnapshot: loaded.eventsSinceSnapshot + page.length,
       };
       if (page.length < this.settings.streamPageSize) return loaded;
       revision = last.streamRevision + 1;
     }
   }
-
-  append(accountId: string, events: readonly AccountEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    return this.store.append(
-      accountStreamId(accountId),
-      events.map((event) => encodeAccountEvent(event, this.ids.next())),
-      expected,
-    );
-  }
 }
+
+const decoded = (recorded: RecordedEvent) => ({ event: decodeAccountEvent(recorded), position: positionNumber(recorded.position) });

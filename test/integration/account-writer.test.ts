@@ -1,0 +1,195 @@
+/**
+ * The batched single-writer write path (AccountCommandExecutor) on a real event store:
+ * hot accounts decided against cached state, many accounts in one append batch,
+ * two writers on one database, and snapshots that keep loads short.
+ */
+import { randomUUID } from 'node:crypto';
+import { AccountCommandExecutor, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
+import { AccountRepository } from '../../src/application/accounts/account-repository';
+import type { AppendRequest, BatchAppendOutcome, EventStore } from '../../src/application/event-store.port';
+import type { LedgerSettings } from '../../src/application/ledger-settings';
+import type { AccountCommand } from '../../src/domain/account.commands';
+import { accountStreamId } from '../../src/domain/account.events';
+import { fold, initialAccountState } from '../../src/domain/account.state';
+import { decodeAccountEvent } from '../../src/application/accounts/account-event-codec';
+import { loadConfig } from '../../src/infrastructure/config/app-config';
+import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store';
+import { ledgerSettings } from '../../src/infrastructure/ledger.module';
+import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
+import { uuidGenerator } from '../../src/infrastructure/system-clock';
+import { testDatabaseTargets, type TestDatabase } from '../support/databases';
+
+const SMS_RATE = { rateCardVersion: 'test', unit: 'message', unitPriceMillicredits: 1000, per: 1 };
+
+/** The real store, counting the batches that reach it. */
+class CountingStore {
+  batches: number[] = [];
+  readonly store: EventStore;
+  constructor(inner: EventStore) {
+    this.store = this.counting(inner);
+  }
+  private counting(inner: EventStore): EventStore {
+    return new Proxy(inner, {
+    get: (target, property, receiver) => {
+      if (property === 'appendBatch') {
+        return (requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> => {
+          this.batches.push(requests.length);
+          return target.appendBatch(requests);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    });
+  }
+}
+
+const grant = (accountId: string, creditsMillicredits: number): AccountCommand => ({
+  type: 'GrantCredits',
+  accountId,
+  commandId: randomUUID(),
+  requestHash: randomUUID(),
+  now: new Date().toISOString(),
+  grantId: randomUUID(),
+  creditsMillicredits,
+  reason: 'test',
+  expiresAt: null,
+  grantedBy: 'test',
+});
+
+const spend = (accountId: string, quantity: number, commandId = randomUUID()): AccountCommand => ({
+  type: 'UseCredits',
+  accountId,
+  commandId,
+  requestHash: `${commandId}:${quantity}`,
+  now: new Date().toISOString(),
+  usageId: randomUUID(),
+  service: 'sms',
+  quantity,
+  rate: SMS_RATE,
+  metadata: {},
+});
+
+const status = (outcome: CommandOutcome) => (outcome.status === 'rejected' ? outcome.error.code : outcome.status);
+
+describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, createDatabase) => {
+  let database: TestDatabase;
+  let events: PostgresEventStore;
+  let settings: LedgerSettings;
+
+  beforeAll(async () => {
+    database = await createDatabase();
+    events = await PostgresEventStore.open(database.client);
+    settings = { ...ledgerSettings(loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(40) })), snapshotEveryEvents: 100 };
+  });
+
+  afterAll(async () => {
+    await events.close();
+    await database.drop();
+  });
+
+  const writer = async (store: EventStore = events, writerSettings = settings) => {
+    const snapshots = await PostgresSnapshotStore.open(database.client);
+    const accounts = new AccountRepository(store, uuidGenerator, writerSettings, snapshots);
+    return { accounts, executor: new AccountCommandExecutor(accounts, store, writerSettings) };
+  };
+
+  const replayed = async (accountId: string) => {
+    const stream = await events.readStream(accountStreamId(accountId), 0, 1_000_000);
+    return { stream, state: fold(initialAccountState, stream.map((e) => ({ event: decodeAccountEvent(e), position: Number(e.position) })), settings) };
+  };
+
+  it('decides a burst on one hot account against cached state, in a few batches, charging exactly what fits', async () => {
+    const counting = new CountingStore(events);
+    const { executor } = await writer(counting.store);
+    await executor.execute(grant('hot', 250_000));
+    counting.batches = [];
+
+    const outcomes = await Promise.all(Array.from({ length: 300 }, () => executor.execute(spend('hot', 1))));
+
+    expect(outcomes.filter((outcome) => outcome.status === 'applied')).toHaveLength(250);
+    expect(outcomes.filter((outcome) => status(outcome) === 'insufficient_credits')).toHaveLength(50);
+    // 300 commands, a handful of round trips: each batch holds many of them.
+    expect(counting.batches.length).toBeLessThanOrEqual(10);
+    const { stream, state } = await replayed('hot');
+    expect(state.balanceMillicredits).toBe(0);
+    expect(stream.filter((event) => event.type === 'CreditsUsed')).toHaveLength(250);
+    // Every answer names the position its command's last event was stored at.
+    const lastPositions = new Map<string, number>();
+    for (const event of stream) lastPositions.set((event.data as { commandId: string }).commandId, Number(event.position));
+    for (const outcome of outcomes) {
+      if (outcome.status !== 'applied') continue;
+      expect(outcome.record.position).toBe(lastPositions.get(outcome.record.commandId));
+    }
+  });
+
+  it('appends the commands of many accounts in one batch, one request per account', async () => {
+    const counting = new CountingStore(events);
+    const { executor } = await writer(counting.store);
+    await Promise.all(Array.from({ length: 50 }, (_, index) => executor.execute(grant(`many-${index}`, 10_000))));
+    counting.batches = [];
+
+    const outcomes = await Promise.all(Array.from({ length: 200 }, (_, index) => executor.execute(spend(`many-${index % 50}`, 1))));
+
+    expect(outcomes.every((outcome) => outcome.status === 'applied')).toBe(true);
+    expect(counting.batches.length).toBeLessThanOrEqual(4);
+    expect(Math.max(...counting.batches)).toBeGreaterThan(1);
+    for (let index = 0; index < 50; index += 1) expect((await replayed(`many-${index}`)).state.balanceMillicredits).toBe(6_000);
+  });
+
+  it('replays a repeated command id inside one batch with the first one’s settled answer', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('twice', 10_000));
+    const commandId = randomUUID();
+    const [first, second] = await Promise.all([executor.execute(spend('twice', 2, commandId)), executor.execute(spend('twice', 2, commandId))]);
+    expect([first?.status, second?.status]).toEqual(['applied', 'replayed']);
+    expect(first?.status !== 'unchanged' && first?.status !== 'rejected' && first?.record.position).toBe(
+      second?.status !== 'unchanged' && second?.status !== 'rejected' && second?.record.position,
+    );
+    expect((await replayed('twice')).state.balanceMillicredits).toBe(8_000);
+  });
+
+  it('keeps two writers on one database from spending the same credits twice', async () => {
+    const a = await writer();
+    const b = await writer();
+    await a.executor.execute(grant('shared', 100_000));
+    await b.executor.execute(spend('shared', 1)); // b caches the account too
+
+    const outcomes = await Promise.all(
+      Array.from({ length: 120 }, (_, index) => (index % 2 === 0 ? a : b).executor.execute(spend('shared', 1))),
+    );
+
+    const applied = outcomes.filter((outcome) => outcome.status === 'applied').length;
+    expect(applied).toBe(99);
+    expect(outcomes.filter((outcome) => status(outcome) === 'insufficient_credits')).toHaveLength(21);
+    expect((await replayed('shared')).state.balanceMillicredits).toBe(0);
+  });
+
+  it('never refuses from a stale cache what another writer made possible', async () => {
+    const a = await writer();
+    const b = await writer();
+    expect(status(await a.executor.execute(spend('late', 5)))).toBe('insufficient_credits');
+    await b.executor.execute(grant('late', 10_000));
+    expect(status(await a.executor.execute(spend('late', 5)))).toBe('applied');
+  });
+
+  it('keeps a snapshot as the account grows, and a load from it equals a full replay', async () => {
+    const { executor, accounts } = await writer();
+    await executor.execute(grant('long', 1_000_000));
+    for (let round = 0; round < 5; round += 1) {
+      await Promise.all(Array.from({ length: 50 }, () => executor.execute(spend('long', 1))));
+    }
+    const [row] = await database.client.query<{ revision: string }>(`SELECT revision::text AS revision FROM account_snapshots WHERE stream_id = $1`, [
+      accountStreamId('long'),
+    ]);
+    expect(Number(row?.revision)).toBeGreaterThanOrEqual(100);
+
+    const loaded = await accounts.load('long');
+    expect(loaded.eventsSinceSnapshot).toBeLessThan(251 - 100);
+    const full = await replayed('long');
+    expect(loaded.state.balanceMillicredits).toBe(full.state.balanceMillicredits);
+    expect(loaded.state.totalUsedMillicredits).toBe(250_000);
+    expect([...loaded.state.commands.keys()]).toEqual([...full.state.commands.keys()]);
+    expect(loaded.expectedRevision).toBe(full.stream.length - 1);
+  });
+});
