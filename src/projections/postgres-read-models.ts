@@ -11,7 +11,8 @@ import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../domain/account.state';
 import { readBalanceRows } from './balances.projection';
 
-interface TransactionRecord {
+/** A row of the transactions read model as the driver returns it (bigints as text). */
+export interface TransactionRecord {
   readonly stream_revision: string;
   readonly id: string;
   readonly type: string;

@@ -5,7 +5,7 @@ import { createPostgresDatabase, type TestDatabase } from '../support/databases'
 import { startLedger, TEST_JWT_SECRET, tokenFor } from '../support/ledger-app';
 
 const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'infrastructure', 'cli', 'projections-cli.js');
+const CLI = join(ROOT, 'dist', 'infrastructure', 'cli', 'ledger-cli.js');
 const serverUrl = process.env['TEST_DATABASE_URL'];
 // Two processes on one database: the service and the CLI. PGlite belongs to one process only.
 const describeOnServer = serverUrl ? describe : describe.skip;
@@ -35,7 +35,7 @@ describeOnServer('npm run projections / projections:rebuild as real processes (n
 
   it('keeps the read models of a service that runs none itself, and rebuilds them online with progress lines', async () => {
     const ledger = await startLedger({ name: 'postgres', env: { DATABASE_URL: database.url ?? '', RUN_PROJECTIONS: 'false' }, dispose: async () => undefined });
-    const runner = spawn(process.execPath, [CLI, 'run'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const runner = spawn(process.execPath, [CLI, 'projections', 'run'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let runnerOutput = '';
     runner.stdout.on('data', (chunk: Buffer) => (runnerOutput += chunk.toString()));
     runner.stderr.on('data', (chunk: Buffer) => (runnerOutput += chunk.toString()));
@@ -54,7 +54,7 @@ describeOnServer('npm run projections / projections:rebuild as real processes (n
         .expect(200);
       expect(seen.body).toMatchObject({ balance: '47.000', totalUsed: '3.000' });
 
-      const output = execFileSync(process.execPath, [CLI, 'rebuild', '--projection', 'balances'], { cwd: ROOT, env: env(), encoding: 'utf8' });
+      const output = execFileSync(process.execPath, [CLI, 'projections', 'rebuild', '--projection', 'balances'], { cwd: ROOT, env: env(), encoding: 'utf8' });
       expect(output).toMatch(/^balances: \d+ events, [\d,]+ events\/s, ETA/m);
       expect(output).toMatch(/^balances: rebuilt from 2 events in [\d.]+ s, swapped in at position \d+$/m);
       const after = await request(ledger.baseUrl).get('/api/credits/balance').set('Authorization', `Bearer ${nina}`).expect(200);
@@ -72,7 +72,7 @@ describeOnServer('npm run projections / projections:rebuild as real processes (n
   it('refuses an unknown projection with the list of known ones', () => {
     let failure: { status?: number; stderr?: string } = {};
     try {
-      execFileSync(process.execPath, [CLI, 'rebuild', '--projection', 'nope'], { cwd: ROOT, env: env(), stdio: 'pipe', encoding: 'utf8' });
+      execFileSync(process.execPath, [CLI, 'projections', 'rebuild', '--projection', 'nope'], { cwd: ROOT, env: env(), stdio: 'pipe', encoding: 'utf8' });
     } catch (error) {
       failure = error as { status?: number; stderr?: string };
     }

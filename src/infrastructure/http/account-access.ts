@@ -1,13 +1,13 @@
 import type { Principal, Role } from '../auth/principal';
 import { ApiError, validationFailed } from './api-error';
 
-export type Access = 'read' | 'spend' | 'administer' | 'analytics';
+export type Access = 'read' | 'spend' | 'administer' | 'analytics' | 'audit';
 
 const ALLOWED: Readonly<Record<Role, readonly Access[]>> = {
   user: ['read', 'spend'],
   service: ['read', 'spend'],
-  admin: ['read', 'spend', 'administer', 'analytics'],
-  auditor: ['read', 'analytics'],
+  admin: ['read', 'spend', 'administer', 'analytics', 'audit'],
+  auditor: ['read', 'analytics', 'audit'],
 };
 
 /** Roles that act for any account and so must name it. */

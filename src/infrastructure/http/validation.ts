@@ -75,4 +75,7 @@ export const instantSchema = z.iso
   .transform((value) => new Date(value).toISOString());
 
 /** A UTC day, given as YYYY-MM-DD or as an ISO date-time (its UTC day is taken). */
-export const daySchema = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((value) => new Date(value).toISOString().slice(0, 10));
+export const daySchema = z
+  .union([z.iso.date(), z.iso.datetime({ offset: true })])
+  .refine((value) => /^(19[7-9]\d|[2-9]\d{3})-/.test(value), 'must be between 1970 and 9999')
+  .transform((value) => new Date(value).toISOString().slice(0, 10));
