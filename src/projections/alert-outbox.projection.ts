@@ -23,6 +23,7 @@ export interface AlertPayload {
 export const alertOutboxProjection: Projection = {
   name: 'alert_outbox',
   tables: ['alert_outbox'],
+  handles: new Set(['LowBalanceReached']),
 
   async createTables(tx: SqlExecutor, table: TableNamer) {
     const name = identifier(table('alert_outbox'));

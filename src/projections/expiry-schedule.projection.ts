@@ -14,6 +14,7 @@ export type ExpiryKind = 'reservation' | 'lot';
 export const expiryScheduleProjection: Projection = {
   name: 'expiry_schedule',
   tables: ['expiry_schedule'],
+  handles: new Set(['CreditsReserved', 'ReservationCaptured', 'ReservationReleased', 'CreditsGranted', 'CreditsExpired']),
 
   async createTables(tx: SqlExecutor, table: TableNamer) {
     const name = identifier(table('expiry_schedule'));

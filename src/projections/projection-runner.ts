@@ -3,7 +3,7 @@ import type { EventStore, RecordedEvent } from '../application/event-store.port'
 import { abortablePause } from '../infrastructure/abortable-pause';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { inBatches } from './batches';
-import { createCheckpointsTable, ensureCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
+import { advanceCheckpoint, createCheckpointsTable, ensureCheckpoint, lockCheckpointForBatch, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { liveTables, type Projection } from './projection';
 
 export interface RunnerFaults {
@@ -92,18 +92,33 @@ export class ProjectionRunner {
     for await (const batch of inBatches(this.store.subscribe({ after: checkpoint, signal }), this.options.batchSize)) {
       const last = batch[batch.length - 1];
       if (last === undefined) continue;
-      const expected = checkpoint;
-      const moved = await this.sql.transaction(async (tx) => {
-        if ((await readCheckpoint(tx, name, true)) !== expected) return false;
-        await this.projection.apply(tx, batch, liveTables);
-        await this.options.faults?.beforeCommit?.(batch);
-        await writeCheckpoint(tx, name, last.position);
-        return true;
-      });
+      const moved = this.writes(batch) ? await this.applyBatch(batch, checkpoint, last.position) : await this.skipBatch(batch, checkpoint, last.position);
       if (!moved) return;
       checkpoint = last.position;
       this.progress.emit('applied', checkpoint);
     }
+  }
+
+  private writes(batch: readonly RecordedEvent[]): boolean {
+    const handles = this.projection.handles;
+    return handles === undefined || batch.some((event) => handles.has(event.type));
+  }
+
+  private async skipBatch(batch: readonly RecordedEvent[], expected: bigint | null, position: bigint): Promise<boolean> {
+    await this.options.faults?.beforeCommit?.(batch);
+    return advanceCheckpoint(this.sql, this.projection.name, expected, position);
+  }
+
+  /** The batch's writes and the checkpoint in one transaction, if the checkpoint still stands at `expected`. */
+  private applyBatch(batch: readonly RecordedEvent[], expected: bigint | null, position: bigint): Promise<boolean> {
+    const { name } = this.projection;
+    return this.sql.transaction(async (tx) => {
+      if ((await lockCheckpointForBatch(tx, name)) !== expected) return false;
+      await this.projection.apply(tx, batch, liveTables);
+      await this.options.faults?.beforeCommit?.(batch);
+      await writeCheckpoint(tx, name, position);
+      return true;
+    });
   }
 }
 

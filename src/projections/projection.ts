@@ -11,6 +11,11 @@ export interface Projection {
   readonly name: string;
   /** The tables the projection owns, by their live names. */
   readonly tables: readonly string[];
+  /**
+   * The event types `apply` writes anything for; undefined means every type. A batch with
+   * none of them only moves the checkpoint, in one statement instead of a transaction.
+   */
+  readonly handles?: ReadonlySet<string>;
   createTables(tx: SqlExecutor, table: TableNamer): Promise<void>;
   apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer): Promise<void>;
 }

@@ -50,6 +50,7 @@ const applyEvent = async (tx: SqlExecutor, table: string, { event, position }: R
 export const purchasesProjection: Projection = {
   name: 'purchases',
   tables: ['purchases'],
+  handles: new Set(['CreditsPurchased', 'PaymentHeldForReview', 'CreditsRefunded']),
 
   async createTables(tx: SqlExecutor, table: TableNamer) {
     const name = identifier(table('purchases'));

@@ -74,15 +74,22 @@ export const rebuildProjection = async (
   };
 
   const catchUp = async (target: bigint | null): Promise<void> => {
+    // The next page is read while this one is applied: the server reads as Node folds.
+    let next = store.readAll(position, options.batchSize);
     for (;;) {
-      const batch = await store.readAll(position, options.batchSize);
+      const batch = await next;
       const last = batch.at(-1);
       if (last === undefined) return;
+      const done = batch.length < options.batchSize && (target === null || last.position >= target);
+      if (!done) {
+        next = store.readAll(last.position, options.batchSize);
+        next.catch(() => undefined); // awaited on the next turn; this only keeps a failure from going unhandled meanwhile
+      }
       await sql.transaction((tx) => projection.apply(tx, batch, rebuildTables));
       position = last.position;
       eventsDone += batch.length;
       await report();
-      if (batch.length < options.batchSize && (target === null || position >= target)) return;
+      if (done) return;
     }
   };
 
