@@ -1,14 +1,11 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig, type AppConfig } from './infrastructure/config/app-config';
 import { createHttpApp } from './infrastructure/http-app';
 
-const DEV_SECRET_WARNING = `
-************************************************************************
-*  WARNING: no AUTH_JWT_SECRET is set. Using a DEVELOPMENT secret kept  *
-*  in the data folder. Never run like this in production.              *
-*  Get a token:  npm run token -- --sub alice --role user              *
-*  (roles: user, service, admin, auditor)                              *
-************************************************************************`;
+const DEV_SECRET_WARNING =
+  'WARNING: no AUTH_JWT_SECRET is set. Using a DEVELOPMENT secret kept in the data folder. Never run like this in production. ' +
+  'Get a token: npm run token -- --sub alice --role user (roles: user, service, admin, auditor)';
 
 const describeStores = (config: AppConfig): string =>
   [
@@ -20,9 +17,10 @@ const main = async (): Promise<void> => {
   const config = loadConfig(process.env);
   const app = await createHttpApp(config);
   await app.listen(config.port, config.host);
-  const log = (line: string) => process.stdout.write(`${line}\n`);
-  if (config.auth.kind === 'secret' && config.auth.development) log(DEV_SECRET_WARNING);
-  log(`credit ledger listening on http://${config.host}:${config.port} (${describeStores(config)})`);
+  // Nest's Logger now writes through the application's pino logger: JSON lines on stdout.
+  const logger = new Logger('main');
+  if (config.auth.kind === 'secret' && config.auth.development) logger.warn(DEV_SECRET_WARNING);
+  logger.log(`credit ledger listening on http://${config.host}:${config.port} (${describeStores(config)})`);
 };
 
 main().catch((error: unknown) => {

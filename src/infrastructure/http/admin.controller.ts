@@ -1,6 +1,7 @@
 import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { AdjustCreditsCommand } from '../../application/adjust-credits/adjust-credits.command';
 import { GrantCreditsCommand } from '../../application/grant-credits/grant-credits.command';
@@ -11,6 +12,8 @@ import { answer } from './command-answer';
 import { commandIdentity } from './idempotency';
 import { adjustmentResponse, grantResponse } from './responses';
 import { accountIdSchema, creditsSchema, instantSchema, parseOrThrow, reasonSchema } from './validation';
+import { ApiAnswers, ApiIdempotent, ApiZodBody, WRITE_ERRORS } from '../observability/openapi';
+import { adjustmentAnswer, grantAnswer } from '../observability/response-schemas';
 
 const grantBody = z.strictObject({
   credits: creditsSchema('positive'),
@@ -23,11 +26,16 @@ const adjustmentBody = z.strictObject({
   reason: reasonSchema,
 });
 
+@ApiTags('admin')
 @Controller('api/admin/accounts/:accountId')
 export class AdminController {
   constructor(private readonly commands: CommandBus) {}
 
   @Post('grants')
+  @ApiOperation({ summary: 'Grant promotional credits (admin); unused granted credits expire at expiresAt' })
+  @ApiZodBody(grantBody)
+  @ApiIdempotent()
+  @ApiAnswers({ status: 201, description: 'The grant, the balance after it and its position', schema: grantAnswer }, ...WRITE_ERRORS)
   async grant(
     @CurrentPrincipal() principal: Principal,
     @Param('accountId') accountIdParam: string,
@@ -52,6 +60,10 @@ export class AdminController {
   }
 
   @Post('adjustments')
+  @ApiOperation({ summary: "A signed correction (admin), recorded with the admin's sub" })
+  @ApiZodBody(adjustmentBody)
+  @ApiIdempotent()
+  @ApiAnswers({ status: 201, description: 'The adjustment, the balance after it and its position', schema: adjustmentAnswer }, ...WRITE_ERRORS)
   async adjust(
     @CurrentPrincipal() principal: Principal,
     @Param('accountId') accountIdParam: string,

@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CLOCK, type Clock } from '../../application/clock.port';
 import { GetUsageAnalyticsQuery } from '../../application/get-usage-analytics/get-usage-analytics.query';
@@ -9,6 +10,8 @@ import { requireAccess } from './account-access';
 import { usageAnalyticsResponse } from './responses';
 import { usageRange } from './usage-range';
 import { daySchema, minPositionSchema, parseOrThrow } from './validation';
+import { ApiAnswers, ApiZodQuery, READ_ERRORS } from '../observability/openapi';
+import { usageAnalyticsAnswer } from '../observability/response-schemas';
 
 const TOP_ACCOUNTS = 10;
 
@@ -19,6 +22,7 @@ const analyticsQuery = z.strictObject({
 });
 
 /** Org-wide usage: admins and auditors only. */
+@ApiTags('admin')
 @Controller('api/admin/analytics')
 export class AnalyticsController {
   constructor(
@@ -27,6 +31,9 @@ export class AnalyticsController {
   ) {}
 
   @Get('usage')
+  @ApiOperation({ summary: 'Org-wide usage totals by service and the top consuming accounts (admin, auditor)' })
+  @ApiZodQuery(analyticsQuery)
+  @ApiAnswers({ status: 200, description: 'Totals by service (with the number of accounts) and the top 10 accounts', schema: usageAnalyticsAnswer }, ...READ_ERRORS)
   async usage(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     requireAccess(principal, 'analytics');
     const input = parseOrThrow(analyticsQuery, query, 'query');

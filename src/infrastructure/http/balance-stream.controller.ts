@@ -1,5 +1,6 @@
 import { Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CurrentPrincipal } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
@@ -8,6 +9,7 @@ import { APP_CONFIG } from '../tokens';
 import type { AppConfig } from '../config/app-config';
 import { resolveAccount } from './account-access';
 import { accountIdSchema, parseOrThrow } from './validation';
+import { ApiAnswers, ApiZodQuery, READ_ERRORS } from '../observability/openapi';
 
 const streamQuery = z.strictObject({ accountId: accountIdSchema.optional() });
 
@@ -18,6 +20,7 @@ const frame = ({ event, id, data }: LiveMessage): string => `id: ${id}\nevent: $
  * `low_balance` on every crossing, with heartbeats. The first message is the balance now
  * (so a client resuming with Last-Event-ID is brought up to date at once).
  */
+@ApiTags('credits')
 @Controller('api/credits/balance/stream')
 export class BalanceStreamController {
   constructor(
@@ -26,6 +29,10 @@ export class BalanceStreamController {
   ) {}
 
   @Get()
+  @ApiOperation({ summary: 'Server-Sent Events: the balance now, then `balance` on every change and `low_balance` on every crossing' })
+  @ApiZodQuery(streamQuery)
+  @ApiProduces('text/event-stream')
+  @ApiAnswers({ status: 200, description: 'An event stream; Last-Event-ID resumes', contentType: 'text/event-stream' }, ...READ_ERRORS)
   async stream(
     @CurrentPrincipal() principal: Principal,
     @Query() query: unknown,

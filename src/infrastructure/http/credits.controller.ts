@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Put, Query, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { CatalogService } from '../../application/catalog/catalog.service';
 import { CLOCK, type Clock } from '../../application/clock.port';
@@ -37,6 +38,8 @@ import {
   parseOrThrow,
   quantitySchema,
 } from './validation';
+import { ApiAnswers, ApiIdempotent, ApiZodBody, ApiZodQuery, READ_ERRORS, WRITE_ERRORS } from '../observability/openapi';
+import { balanceAnswer, packagesAnswer, pricingAnswer, thresholdAnswer, transactionsAnswer, usageAnswer, useCreditsAnswer } from '../observability/response-schemas';
 
 const useCreditsBody = z.strictObject({
   service: textSchema().min(1).max(64),
@@ -66,6 +69,7 @@ const usageQuery = z.strictObject({
   minPosition: minPositionSchema,
 });
 
+@ApiTags('credits')
 @Controller('api/credits')
 export class CreditsController {
   constructor(
@@ -76,6 +80,10 @@ export class CreditsController {
   ) {}
 
   @Post('use')
+  @ApiOperation({ summary: 'Spend credits for a quantity of a service, priced by the rate card in force' })
+  @ApiZodBody(useCreditsBody)
+  @ApiIdempotent()
+  @ApiAnswers({ status: 200, description: 'The spend and the balance after it', schema: useCreditsAnswer }, ...WRITE_ERRORS, 'insufficient_credits')
   @HttpCode(200)
   async use(
     @CurrentPrincipal() principal: Principal,
@@ -93,6 +101,10 @@ export class CreditsController {
   }
 
   @Put('alerts')
+  @ApiOperation({ summary: "Set the account's low-balance threshold" })
+  @ApiZodBody(alertsBody)
+  @ApiIdempotent()
+  @ApiAnswers({ status: 200, description: 'The threshold now in force', schema: thresholdAnswer }, ...WRITE_ERRORS)
   @HttpCode(200)
   async setAlerts(
     @CurrentPrincipal() principal: Principal,
@@ -110,6 +122,12 @@ export class CreditsController {
   }
 
   @Get('balance')
+  @ApiOperation({ summary: 'The balance from the balances read model (a never-seen account has all zeros)' })
+  @ApiZodQuery(balanceQuery)
+  @ApiAnswers(
+    { status: 200, description: 'The balance, as of the read model position', schema: balanceAnswer },
+    ...READ_ERRORS,
+  )
   async balance(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     const input = parseOrThrow(balanceQuery, query, 'query');
     const accountId = resolveAccount(principal, input.accountId, 'read');
@@ -117,6 +135,9 @@ export class CreditsController {
   }
 
   @Get('transactions')
+  @ApiOperation({ summary: 'The history, newest first, a page at a time' })
+  @ApiZodQuery(transactionsQuery)
+  @ApiAnswers({ status: 200, description: 'A page of the history; nextCursor is null on the last', schema: transactionsAnswer }, ...READ_ERRORS)
   async transactions(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     const input = parseOrThrow(transactionsQuery, query, 'query');
     const accountId = resolveAccount(principal, input.accountId, 'read');
@@ -131,6 +152,9 @@ export class CreditsController {
   }
 
   @Get('usage')
+  @ApiOperation({ summary: 'Usage totals by service or by UTC day (default: the last 30 days)' })
+  @ApiZodQuery(usageQuery)
+  @ApiAnswers({ status: 200, description: 'Totals per service or per day (each item has `service` or `day`)', schema: usageAnswer }, ...READ_ERRORS)
   async usage(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     const input = parseOrThrow(usageQuery, query, 'query');
     const accountId = resolveAccount(principal, input.accountId, 'read');
@@ -140,12 +164,18 @@ export class CreditsController {
   }
 
   @Get('pricing')
+  @ApiOperation({ summary: 'The rate card in force' })
+  @ApiZodQuery(catalogQuery)
+  @ApiAnswers({ status: 200, description: 'The rate card: `per` units cost `credits`', schema: pricingAnswer }, ...READ_ERRORS)
   pricing(@Query() query: unknown) {
     parseOrThrow(catalogQuery, query, 'query');
     return pricingResponse(this.catalog.rateCardAt(this.clock.now().toISOString()));
   }
 
   @Get('packages')
+  @ApiOperation({ summary: 'The credit packages for sale' })
+  @ApiZodQuery(catalogQuery)
+  @ApiAnswers({ status: 200, description: 'The packages', schema: packagesAnswer }, ...READ_ERRORS)
   packages(@Query() query: unknown) {
     parseOrThrow(catalogQuery, query, 'query');
     return packagesResponse(this.catalog.packages());

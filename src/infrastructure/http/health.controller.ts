@@ -1,5 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiPublic } from '../observability/openapi';
 import { EVENT_STORE, type EventStore } from '../../application/event-store.port';
 import { PublicRoute } from '../auth/auth.guard';
 import type { SqlClient } from '../postgres/sql-client';
@@ -10,6 +12,7 @@ const CHECK_TIMEOUT_MS = 2000;
 
 type Check = 'ok' | 'unavailable';
 
+@ApiTags('operations')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -20,6 +23,10 @@ export class HealthController {
 
   @Get()
   @PublicRoute()
+  @ApiPublic()
+  @ApiOperation({ summary: 'Liveness of the event store and read model, and each projection lag' })
+  @ApiResponse({ status: 200, description: '{ status: "ok", eventStore, readModel, projectionLag: { <projection>: { events, ms, position } } }' })
+  @ApiResponse({ status: 503, description: '{ status: "unavailable", eventStore, readModel, projectionLag: null }' })
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
     const [eventStore, readModel] = await Promise.all([
       check(() => this.events.readStream('ledger-health-check', 0, 1)),

@@ -1,6 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { accountOfReservation } from '../../application/reservations/reservation-id';
 import {
@@ -16,6 +17,8 @@ import { answer } from './command-answer';
 import { commandIdentity } from './idempotency';
 import { captureResponse, releaseResponse, reservationResponse } from './responses';
 import { accountIdSchema, parseOrThrow, quantitySchema, textSchema } from './validation';
+import { ApiAnswers, ApiIdempotent, ApiZodBody, WRITE_ERRORS } from '../observability/openapi';
+import { captureAnswer, releaseAnswer, reservationAnswer } from '../observability/response-schemas';
 
 const DEFAULT_TTL_SECONDS = 300;
 const MAX_TTL_SECONDS = 24 * 60 * 60;
@@ -30,11 +33,20 @@ const captureBody = z.strictObject({ quantity: quantitySchema });
 const releaseBody = z.strictObject({}).optional();
 
 /** Holds for metered sessions (a voice call, a streamed completion): reserve, then capture or release. */
+@ApiTags('reservations')
 @Controller('api/credits/reservations')
 export class ReservationsController {
   constructor(private readonly commands: CommandBus) {}
 
   @Post()
+  @ApiOperation({ summary: 'Hold credits for a metered session; the hold counts against available at once' })
+  @ApiZodBody(reserveBody)
+  @ApiIdempotent()
+  @ApiAnswers(
+    { status: 201, description: 'The hold and the balance after it', schema: reservationAnswer },
+    ...WRITE_ERRORS,
+    'insufficient_credits',
+  )
   @HttpCode(201)
   async reserve(
     @CurrentPrincipal() principal: Principal,
@@ -52,6 +64,16 @@ export class ReservationsController {
   }
 
   @Post(':reservationId/capture')
+  @ApiOperation({ summary: "Charge the actual quantity at the reservation's price and end the hold" })
+  @ApiZodBody(captureBody)
+  @ApiIdempotent()
+  @ApiAnswers(
+    { status: 200, description: 'What was charged and released', schema: captureAnswer },
+    ...WRITE_ERRORS,
+    'insufficient_credits',
+    'not_found',
+    'reservation_closed',
+  )
   @HttpCode(200)
   async capture(
     @CurrentPrincipal() principal: Principal,
@@ -68,6 +90,10 @@ export class ReservationsController {
   }
 
   @Post(':reservationId/release')
+  @ApiOperation({ summary: 'Release the whole hold' })
+  @ApiZodBody(releaseBody)
+  @ApiIdempotent()
+  @ApiAnswers({ status: 200, description: 'What was released', schema: releaseAnswer }, ...WRITE_ERRORS, 'not_found', 'reservation_closed')
   @HttpCode(200)
   async release(
     @CurrentPrincipal() principal: Principal,

@@ -1,5 +1,7 @@
 import { Controller, Get, Header, HttpCode, Inject, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAnswers, ApiPublic } from '../observability/openapi';
 import { CLOCK, type Clock } from '../../application/clock.port';
 import { formatCents, formatCredits } from '../../domain/money';
 import { CatalogService } from '../../application/catalog/catalog.service';
@@ -23,6 +25,8 @@ const page = (title: string, body: string): string => `<!doctype html>
  * signed `checkout.session.completed` event through the same webhook processor that
  * Stripe's deliveries go through; nothing about the purchase is special-cased.
  */
+@ApiTags('simulated checkout (development only)')
+@ApiPublic()
 @Controller('checkout')
 export class SimulatedCheckoutController {
   constructor(
@@ -33,6 +37,8 @@ export class SimulatedCheckoutController {
   ) {}
 
   @Get('simulated')
+  @ApiOperation({ summary: 'The simulated checkout page (no Stripe keys, development only)' })
+  @ApiAnswers({ status: 200, description: 'HTML', contentType: 'text/html' }, 'not_found')
   @PublicRoute()
   @Header('content-type', 'text/html; charset=utf-8')
   show(@Query('session') token: string | undefined) {
@@ -50,6 +56,8 @@ export class SimulatedCheckoutController {
   }
 
   @Post('simulated')
+  @ApiOperation({ summary: 'Pay the simulated session: sends the signed checkout.session.completed through the webhook processor' })
+  @ApiAnswers({ status: 303, description: 'Redirect to the success URL' }, 'not_found')
   @PublicRoute()
   @HttpCode(303)
   async pay(@Query('session') token: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
@@ -62,6 +70,7 @@ export class SimulatedCheckoutController {
   }
 
   @Get('success')
+  @ApiAnswers({ status: 200, description: 'HTML', contentType: 'text/html' })
   @PublicRoute()
   @Header('content-type', 'text/html; charset=utf-8')
   success() {
@@ -69,6 +78,7 @@ export class SimulatedCheckoutController {
   }
 
   @Get('cancel')
+  @ApiAnswers({ status: 200, description: 'HTML', contentType: 'text/html' })
   @PublicRoute()
   @Header('content-type', 'text/html; charset=utf-8')
   cancel() {

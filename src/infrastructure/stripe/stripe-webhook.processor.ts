@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type Stripe from 'stripe';
 import type { CommandOutcome } from '../../application/accounts/account-command-executor';
@@ -9,6 +9,7 @@ import { ApiError } from '../http/api-error';
 import { fingerprint } from '../http/idempotency';
 import { LedgerRejection } from '../http/ledger-rejection';
 import { PAYMENTS_GATEWAY, type PaymentsGateway } from './payments.port';
+import { WEBHOOK_OBSERVER, type WebhookObserver, type WebhookOutcome } from '../observability/webhook-observer.port';
 
 const idOf = (value: string | { readonly id: string } | null | undefined): string | null =>
   value == null ? null : typeof value === 'string' ? value : value.id;
@@ -25,18 +26,32 @@ export class StripeWebhookProcessor {
   constructor(
     @Inject(PAYMENTS_GATEWAY) private readonly gateway: PaymentsGateway,
     private readonly commands: CommandBus,
+    @Optional() @Inject(WEBHOOK_OBSERVER) private readonly observer?: WebhookObserver,
   ) {}
 
   async handle(rawBody: Buffer | undefined, signature: string | undefined): Promise<void> {
+    const delivery: { type: string; outcome: WebhookOutcome } = { type: 'unverified', outcome: 'processed' };
+    try {
+      await this.process(rawBody, signature, delivery);
+      this.observer?.webhookHandled(delivery.type, delivery.outcome);
+    } catch (error) {
+      this.observer?.webhookHandled(delivery.type, failureOutcome(error));
+      throw error;
+    }
+  }
+
+  private async process(rawBody: Buffer | undefined, signature: string | undefined, delivery: { type: string; outcome: WebhookOutcome }): Promise<void> {
     if (rawBody === undefined || signature === undefined || signature === '') {
       throw new ApiError('validation_failed', 'a Stripe-Signature header and a JSON body are required', {
         fields: [{ field: 'header.Stripe-Signature', problem: 'is required' }],
       });
     }
     const event = this.verified(rawBody, signature);
+    delivery.type = event.type;
     switch (event.type) {
       case 'checkout.session.completed':
         if (event.data.object.payment_status === 'paid') await this.recordPurchase(event.data.object);
+        else delivery.outcome = 'ignored';
         return;
       case 'checkout.session.async_payment_succeeded':
         await this.recordPurchase(event.data.object);
@@ -45,6 +60,7 @@ export class StripeWebhookProcessor {
         await this.refund(event.data.object);
         return;
       default:
+        delivery.outcome = 'ignored';
         return;
     }
   }
@@ -110,3 +126,10 @@ export class StripeWebhookProcessor {
     this.logger.error(`webhook command refused: ${JSON.stringify(outcome.error)}`);
   }
 }
+
+/** 400 for a bad delivery, 503 for one Stripe should deliver again, anything else a failure. */
+const failureOutcome = (error: unknown): WebhookOutcome => {
+  if (error instanceof LedgerRejection) return 'retry';
+  if (error instanceof ApiError) return error.code === 'validation_failed' ? 'invalid' : error.code === 'unavailable' ? 'retry' : 'failed';
+  return 'failed';
+};
