@@ -9,6 +9,8 @@ import { LedgerRejection } from './ledger-rejection';
 /** SQLSTATE classes and socket errors that mean "the database is not there right now". */
 const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3])/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+/** SQLSTATEs of a request's value Postgres cannot hold (numeric or date/time out of range): the client's fault. */
+const OUT_OF_RANGE_SQLSTATE = new Set(['22003', '22007', '22008']);
 
 /** The one place where anything thrown becomes an answer of the API's error model. */
 @Catch()
@@ -37,6 +39,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) return fromHttpStatus(exception.getStatus(), exception.message);
     const status = statusCodeOf(exception);
     if (status !== undefined && status >= 400 && status < 500) return fromHttpStatus(status, messageOf(exception));
+    if (isOutOfRange(exception)) {
+      this.logger.warn(`value out of range: ${messageOf(exception)}`);
+      return validationFailed([{ field: 'request', problem: 'a value is outside the range the ledger can store' }]);
+    }
     if (exception instanceof EventStoreUnavailableError || isUnavailable(exception)) {
       this.logger.warn(`dependency unavailable: ${messageOf(exception)}`);
       return new ApiError('unavailable', 'a dependency is unavailable; retry', { retryable: true });
@@ -66,6 +72,11 @@ const isUnavailable = (exception: unknown): boolean => {
   const code = (exception as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return messageOf(exception).includes('Connection terminated');
   return UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code);
+};
+
+const isOutOfRange = (exception: unknown): boolean => {
+  const code = (exception as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && OUT_OF_RANGE_SQLSTATE.has(code);
 };
 
 /** Errors of the Stripe SDK (connection, API, authentication): ours to retry, never the client's fault. */

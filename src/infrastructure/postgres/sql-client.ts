@@ -92,14 +92,24 @@ export class PgSqlClient implements SqlClient {
 
   async tryLock(key: number): Promise<LockLease | null> {
     const client = await this.pool.connect();
+    // A checked-out client's 'error' event crashes the process unless someone listens: a
+    // connection dying during this query (Postgres stopped) must only reject the query.
+    const ignore = () => undefined;
+    client.on('error', ignore);
     let acquired = false;
     try {
       const result = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
       acquired = result.rows[0]?.locked === true;
-    } finally {
-      if (!acquired) client.release();
+    } catch (error) {
+      client.removeListener('error', ignore);
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
     }
-    if (!acquired) return null;
+    client.removeListener('error', ignore);
+    if (!acquired) {
+      client.release();
+      return null;
+    }
     // A checked-out client's errors are ours to handle: every one of them, or pg crashes the process.
     const lost = new Promise<void>((resolve) => {
       client.on('error', () => resolve());
