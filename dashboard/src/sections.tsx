@@ -1,0 +1,229 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { CreditPackage, LedgerClient, RateCard, Reservation } from '../../client/src/index';
+import type { CreditsState } from '../../client/src/react';
+import { credits, dateTime, errorText, price, rate } from './format';
+
+export const Packages = ({ client }: { client: LedgerClient }) => {
+  const [packages, setPackages] = useState<readonly CreditPackage[]>([]);
+  const [error, setError] = useState('');
+  const [buying, setBuying] = useState<string | undefined>(undefined);
+
+  useEffect(() => {
+    client.getPackages().then(setPackages, (caught: unknown) => setError(errorText(caught)));
+  }, [client]);
+
+  const buy = async (pkg: CreditPackage) => {
+    setBuying(pkg.id);
+    setError('');
+    try {
+      const back = `${window.location.origin}/dashboard/`;
+      const session = await client.checkout(pkg.id, { successUrl: `${back}?checkout=success`, cancelUrl: `${back}?checkout=cancelled` });
+      window.location.assign(session.checkoutUrl);
+    } catch (caught) {
+      setError(`Checkout failed: ${errorText(caught)}`);
+      setBuying(undefined);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="packages-title">
+      <h2 id="packages-title">Buy credits</h2>
+      <ul className="packages">
+        {packages.map((pkg) => (
+          <li key={pkg.id}>
+            <span className="package-name">{pkg.name}</span>
+            <span>
+              {credits(pkg.credits)} credits · {price(pkg)}
+            </span>
+            <button type="button" onClick={() => void buy(pkg)} disabled={buying !== undefined} aria-label={`Buy ${pkg.name}: ${credits(pkg.credits)} credits for ${price(pkg)}`}>
+              {buying === pkg.id ? 'Opening checkout…' : 'Buy'}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {error !== '' && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+};
+
+/** Spend from this page through the useCredits hook: the cost is checked first, with the rate card's exact rule. */
+export const SpendForm = ({ credit }: { credit: CreditsState }) => {
+  const services = credit.rateCard?.services ?? [];
+  const [service, setService] = useState('sms');
+  const [quantity, setQuantity] = useState('1');
+  const [message, setMessage] = useState('');
+  const amount = Number(quantity);
+  const valid = Number.isSafeInteger(amount) && amount > 0;
+  const enough = valid && credit.hasEnoughCredits(service, amount);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      const result = await credit.use(service, amount);
+      setMessage(`Charged ${credits(result.charged)} credits for ${result.quantity} × ${result.service}.`);
+    } catch (caught) {
+      setMessage(`Not charged: ${errorText(caught)}`);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="spend-title">
+      <h2 id="spend-title">Try a spend</h2>
+      <form onSubmit={submit} className="inline-form">
+        <label htmlFor="spend-service">Service</label>
+        <select id="spend-service" value={service} onChange={(event) => setService(event.target.value)}>
+          {services.map((candidate) => (
+            <option key={candidate.service} value={candidate.service}>
+              {candidate.service}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="spend-quantity">Quantity</label>
+        <input id="spend-quantity" inputMode="numeric" pattern="[0-9]*" value={quantity} onChange={(event) => setQuantity(event.target.value)} />
+        <button type="submit" disabled={!enough}>
+          Spend
+        </button>
+      </form>
+      <p className="hint" aria-live="polite">
+        {!valid ? 'Enter a whole number of units.' : enough ? 'You have enough credits.' : 'Not enough credits for this.'} {message}
+      </p>
+    </section>
+  );
+};
+
+export const CostGuide = ({ rateCard }: { rateCard: RateCard | undefined }) => (
+  <section className="card wide" aria-labelledby="costs-title">
+    <h2 id="costs-title">What services cost</h2>
+    {rateCard === undefined ? (
+      <p>Loading…</p>
+    ) : (
+      <div className="scroll">
+        <table>
+          <caption className="hint">
+            Rate card {rateCard.version}, in force since {dateTime(rateCard.effectiveFrom)}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Service</th>
+              <th scope="col">Cost</th>
+              <th scope="col">What it is</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rateCard.services.map((service) => (
+              <tr key={service.service}>
+                <th scope="row">{service.service}</th>
+                <td>{rate(service)}</td>
+                <td>{service.description}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    )}
+  </section>
+);
+
+const HELD_KEY = 'credit-ledger.reservations';
+
+const loadHeld = (): Reservation[] => {
+  try {
+    const held = JSON.parse(sessionStorage.getItem(HELD_KEY) ?? '[]') as Reservation[];
+    return held.filter((reservation) => Date.parse(reservation.expiresAt) > Date.now());
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * Holds made from this page. The API has no route listing an account's open
+ * reservations, so the page remembers (for this tab) the ones it created.
+ */
+export const Reservations = ({ client, rateCard, onChange }: { client: LedgerClient; rateCard: RateCard | undefined; onChange: (position: number) => void }) => {
+  const [held, setHeld] = useState<Reservation[]>(loadHeld);
+  const [service, setService] = useState('voice_call');
+  const [quantity, setQuantity] = useState('60');
+  const [message, setMessage] = useState('');
+
+  const remember = (next: Reservation[]) => {
+    sessionStorage.setItem(HELD_KEY, JSON.stringify(next));
+    setHeld(next);
+  };
+
+  const reserve = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      const reservation = await client.reserve(service, Number(quantity), { ttlSeconds: 600 });
+      remember([reservation, ...held]);
+      setMessage(`Held ${credits(reservation.reserved)} credits until ${dateTime(reservation.expiresAt)}.`);
+      onChange(reservation.position);
+    } catch (caught) {
+      setMessage(`Not held: ${errorText(caught)}`);
+    }
+  };
+
+  const close = async (reservation: Reservation, action: 'capture' | 'release') => {
+    try {
+      if (action === 'capture') {
+        const result = await client.capture(reservation.reservationId, reservation.quantity);
+        setMessage(`Captured: charged ${credits(result.charged)} credits, released ${credits(result.released)}.`);
+        onChange(result.position);
+      } else {
+        const result = await client.release(reservation.reservationId);
+        setMessage(`Released ${credits(result.released)} credits.`);
+        onChange(result.position);
+      }
+    } catch (caught) {
+      setMessage(`${action === 'capture' ? 'Capture' : 'Release'} failed: ${errorText(caught)}`);
+    }
+    remember(held.filter((candidate) => candidate.reservationId !== reservation.reservationId));
+  };
+
+  return (
+    <section className="card" aria-labelledby="reservations-title">
+      <h2 id="reservations-title">Open reservations</h2>
+      <p className="hint">Holds made from this page (the API offers no list of an account’s open reservations).</p>
+      <form onSubmit={reserve} className="inline-form">
+        <label htmlFor="hold-service">Service</label>
+        <select id="hold-service" value={service} onChange={(event) => setService(event.target.value)}>
+          {(rateCard?.services ?? []).map((candidate) => (
+            <option key={candidate.service} value={candidate.service}>
+              {candidate.service}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="hold-quantity">Quantity</label>
+        <input id="hold-quantity" inputMode="numeric" pattern="[0-9]*" value={quantity} onChange={(event) => setQuantity(event.target.value)} />
+        <button type="submit">Hold</button>
+      </form>
+      {held.length === 0 ? (
+        <p>No open reservations from this page.</p>
+      ) : (
+        <ul className="held">
+          {held.map((reservation) => (
+            <li key={reservation.reservationId}>
+              <span>
+                {credits(reservation.reserved)} for {reservation.quantity} × {reservation.service}, until {dateTime(reservation.expiresAt)}
+              </span>
+              <span className="actions">
+                <button type="button" onClick={() => void close(reservation, 'capture')}>
+                  Capture
+                </button>
+                <button type="button" className="secondary" onClick={() => void close(reservation, 'release')}>
+                  Release
+                </button>
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <p className="hint" aria-live="polite">
+        {message}
+      </p>
+    </section>
+  );
+};
