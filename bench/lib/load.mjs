@@ -1,0 +1,270 @@
+// HTTP load generation for `npm run bench`: a closed loop (N connections, each sends its next
+// request when the previous answer arrives: the maximum sustainable rate) and an open loop
+// (requests sent on a fixed schedule whatever the answers do, latency counted from each
+// request's scheduled time, so a stall is charged to every request it delays: no
+// coordinated omission).
+import http from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+export const summarize = (values) => {
+  if (values.length === 0) return { count: 0, mean: null, p50: null, p90: null, p99: null, p999: null, max: null };
+  const sorted = Float64Array.from(values).sort();
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  const round = (value) => Math.round(value * 1000) / 1000;
+  return {
+    count: sorted.length,
+    mean: round(sum / sorted.length),
+    p50: round(at(50)),
+    p90: round(at(90)),
+    p99: round(at(99)),
+    p999: round(at(99.9)),
+    max: round(sorted[sorted.length - 1]),
+  };
+};
+
+/** A keep-alive HTTP/1.1 client over node:http with a bounded socket pool. */
+export const httpClient = (baseUrl, maxSockets) => {
+  const url = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, keepAliveMsecs: 30_000 });
+  const send = ({ method, path, headers, body }) =>
+    new Promise((resolve) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method,
+          path,
+          agent,
+          headers: {
+            ...headers,
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (chunk) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', (error) => resolve({ status: 0, body: '', error: error.message }));
+        },
+      );
+      req.on('error', (error) => resolve({ status: 0, body: '', error: error.message }));
+      req.end(payload);
+    });
+  return { send, close: () => agent.destroy() };
+};
+
+const countStatus = (statuses, status) => {
+  statuses[status] = (statuses[status] ?? 0) + 1;
+};
+
+/**
+ * `concurrency` workers, each with one request in flight, for warmupMs (not counted) then
+ * durationMs. Throughput counts the successful answers that arrive inside the measured window.
+ */
+export const closedLoop = async ({ client, request, concurrency, warmupMs, durationMs, ok = (res) => res.status === 200, meter }) => {
+  const start = performance.now();
+  const windowStart = start + warmupMs;
+  const windowEnd = windowStart + durationMs;
+  let cpu;
+  if (meter !== undefined) {
+    setTimeout(() => {
+      const from = meter.snapshot();
+      setTimeout(() => (cpu = meter.since(from)), durationMs);
+    }, warmupMs);
+  }
+  const latencies = [];
+  const statuses = {};
+  let succeeded = 0;
+  let failed = 0;
+  let sequence = 0;
+  let firstError;
+  const worker = async () => {
+    while (performance.now() < windowEnd) {
+      const sent = performance.now();
+      const res = await client.send(request(sequence++));
+      const done = performance.now();
+      if (done < windowStart || done > windowEnd) continue;
+      countStatus(statuses, res.status);
+      if (ok(res)) {
+        succeeded += 1;
+        latencies.push(done - sent);
+      } else {
+        failed += 1;
+        firstError ??= `${res.status} ${res.error ?? res.body.slice(0, 200)}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  while (meter !== undefined && cpu === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  return {
+    cpu,
+    concurrency,
+    warmupSeconds: warmupMs / 1000,
+    seconds: durationMs / 1000,
+    succeeded,
+    failed,
+    statuses,
+    firstError,
+    throughput: Math.round((succeeded / (durationMs / 1000)) * 10) / 10,
+    latencyMs: summarize(latencies),
+  };
+};
+
+/**
+ * Sends `rate` requests per second for durationMs on a fixed schedule (request i at
+ * start + i / rate), whatever the answers do. Latency is answer time − scheduled time.
+ * onAnswer(i, res, answeredAt) sees every answer (used for the projection-lag figures).
+ */
+export const openLoop = async ({ client, request, rate, durationMs, ok = (res) => res.status === 200, onAnswer, drainTimeoutMs = 30_000, meter }) => {
+  const from = meter?.snapshot();
+  const total = Math.max(1, Math.round((rate * durationMs) / 1000));
+  const interval = 1000 / rate;
+  const latencies = [];
+  const sendDelays = [];
+  const statuses = {};
+  let succeeded = 0;
+  let failed = 0;
+  let answered = 0;
+  let lastAnswer = 0;
+  let firstError;
+  const start = performance.now() + 5;
+  let next = 0;
+  let resolveDrained;
+  const drained = new Promise((resolve) => {
+    resolveDrained = resolve;
+  });
+  const fire = (i) => {
+    const scheduled = start + i * interval;
+    const sentAt = performance.now();
+    sendDelays.push(sentAt - scheduled);
+    void client.send(request(i)).then((res) => {
+      const done = performance.now();
+      answered += 1;
+      lastAnswer = done;
+      countStatus(statuses, res.status);
+      if (ok(res)) {
+        succeeded += 1;
+        latencies.push(done - scheduled);
+      } else {
+        failed += 1;
+        firstError ??= `${res.status} ${res.error ?? res.body.slice(0, 200)}`;
+      }
+      onAnswer?.(i, res, done);
+      if (answered === total) resolveDrained();
+    });
+  };
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (next < total && start + next * interval <= now) fire(next++);
+      if (next >= total) return resolve();
+      setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
+    };
+    setTimeout(tick, 5);
+  });
+  const sendEnd = performance.now();
+  const cpu = meter?.since(from);
+  let timer;
+  await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, drainTimeoutMs)))]);
+  clearTimeout(timer);
+  const unanswered = total - answered;
+  const elapsed = ((answered === total ? lastAnswer : performance.now()) - start) / 1000;
+  return {
+    offeredRate: rate,
+    seconds: durationMs / 1000,
+    scheduled: total,
+    succeeded,
+    failed,
+    unanswered,
+    statuses,
+    firstError,
+    cpu,
+    sendSeconds: Math.round(((sendEnd - start) / 1000) * 1000) / 1000,
+    achievedRate: Math.round((succeeded / elapsed) * 10) / 10,
+    latencyMs: summarize(latencies),
+    // How late the generator itself sent requests (its own health; included in the latencies above).
+    sendDelayMs: summarize(sendDelays),
+  };
+};
+
+/**
+ * CPU time over a window, from /proc (Linux): the machine's busy share, named processes (the
+ * server under test), every process called postgres (ours and anyone else's), and this process.
+ */
+export const cpuMeter = (namedPids, ourDatabase) => {
+  const readFile = (path) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  const TICK_MS = 10; // CLK_TCK = 100 on Linux
+  const ticksOf = (stat) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  };
+  const processTicks = (pid) => {
+    const stat = readFile(`/proc/${pid}/stat`);
+    return stat === null ? null : ticksOf(stat);
+  };
+  // A backend's process title names its database ("postgres: user db host(port) state"): backends
+  // of other databases (other people's work on the same server) are counted apart.
+  const postgresTicks = () => {
+    let ours = 0;
+    let others = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = readFile(`/proc/${entry}/stat`);
+      if (stat === null || stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const title = (readFile(`/proc/${entry}/cmdline`) ?? '').replace(/\0/g, ' ');
+      const backendOfOtherDb = /\(\d+\)/.test(title) && !(ourDatabase !== undefined && title.includes(ourDatabase));
+      if (backendOfOtherDb) others += ticksOf(stat);
+      else ours += ticksOf(stat);
+    }
+    return { ours, others };
+  };
+  const machine = () => {
+    const line = (readFile('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = line[3] + (line[4] ?? 0);
+    return { total: line.reduce((a, b) => a + b, 0), idle };
+  };
+  const snapshot = () => ({
+    at: performance.now(),
+    machine: machine(),
+    named: Object.fromEntries(Object.entries(namedPids()).map(([name, pid]) => [name, processTicks(pid)])),
+    postgres: postgresTicks(),
+    self: process.cpuUsage(),
+  });
+  const since = (from) => {
+    const to = snapshot();
+    const seconds = (to.at - from.at) / 1000;
+    const percent = (ms) => Math.round((ms / 10 / seconds) * 10) / 10; // % of one core
+    const named = {};
+    for (const name of Object.keys(to.named)) {
+      named[name] = from.named[name] === null || to.named[name] === null ? null : percent((to.named[name] - from.named[name]) * TICK_MS);
+    }
+    const total = to.machine.total - from.machine.total;
+    const self = (to.self.user + to.self.system - from.self.user - from.self.system) / 1000;
+    const busy = total === 0 ? null : 1 - (to.machine.idle - from.machine.idle) / total;
+    const cores = cpus().length;
+    const result = {
+      seconds: Math.round(seconds * 100) / 100,
+      machineBusyPercent: busy === null ? null : Math.round(busy * 1000) / 10,
+      // the rest as % of one core:
+      ...Object.fromEntries(Object.entries(named).map(([name, value]) => [`${name}Percent`, value])),
+      postgresPercent: percent((to.postgres.ours - from.postgres.ours) * TICK_MS),
+      postgresOtherDatabasesPercent: percent((to.postgres.others - from.postgres.others) * TICK_MS),
+      loadGeneratorPercent: percent(self),
+    };
+    const accounted = Object.values(named).reduce((sum, value) => sum + (value ?? 0), 0) + result.postgresPercent + result.loadGeneratorPercent;
+    // Everything else on the machine (other people's tests, their Postgres backends included).
+    result.otherPercent = busy === null ? null : Math.round(Math.max(0, busy * cores * 100 - accounted) * 10) / 10;
+    return result;
+  };
+  return { snapshot, since };
+};
