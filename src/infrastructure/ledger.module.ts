@@ -3,6 +3,8 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { CommandBus, CqrsModule, QueryBus } from '@nestjs/cqrs';
 import { AccountCommandExecutor } from '../application/accounts/account-command-executor';
 import { AccountRepository } from '../application/accounts/account-repository';
+import { SNAPSHOT_STORE } from '../application/accounts/account-snapshot';
+import { PostgresSnapshotStore } from './postgres/postgres-snapshot-store';
 import { AdjustCreditsHandler } from '../application/adjust-credits/adjust-credits.handler';
 import { CatalogService } from '../application/catalog/catalog.service';
 import { CLOCK, ID_GENERATOR } from '../application/clock.port';
@@ -22,6 +24,9 @@ import { PROJECTIONS } from '../projections/projections.registry';
 import { ProjectionsHost } from '../projections/projections-host';
 import { PostgresReadModels } from '../projections/postgres-read-models';
 import { AnalyticsController } from './http/analytics.controller';
+import { AuditController } from './http/audit.controller';
+import { GetAccountEventsHandler } from '../application/audit/get-account-events';
+import { GetBalanceAsOfHandler } from '../application/audit/get-balance-as-of';
 import { ReservationsController } from './http/reservations.controller';
 import { SetLowBalanceThresholdHandler } from '../application/alerts/set-low-balance-threshold';
 import { ExpiryScheduler } from './expiry-scheduler';
@@ -34,6 +39,7 @@ import {
 } from '../application/reservations/reservation.handlers';
 import { PaymentsController } from './http/payments.controller';
 import { SimulatedCheckoutController } from './http/simulated-checkout.controller';
+import { DevTokenController } from './http/dev-token.controller';
 import { RefundPurchaseHandler } from '../application/refund-purchase/refund-purchase.handler';
 import { paymentsGateway } from './stripe/payments-gateway';
 import { PAYMENTS_GATEWAY } from './stripe/payments.port';
@@ -55,10 +61,16 @@ import type { SqlClient } from './postgres/sql-client';
 import { openEventStore, openSqlClient } from './stores';
 import { systemClock, uuidGenerator } from './system-clock';
 import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
+import { LedgerMetrics } from './observability/ledger-metrics';
+import { MetricsController } from './observability/metrics.controller';
+import { meteredEventStore, observabilityProviders } from './observability/observability';
 
 const ALERT_DISPATCHER = Symbol('AlertDispatcher');
 const MAX_APPEND_ATTEMPTS = 8;
 const STREAM_PAGE_SIZE = 1000;
+const SNAPSHOT_EVERY_EVENTS = 1000;
+const MAX_BATCH_COMMANDS = 256;
+const ACCOUNT_CACHE_SIZE = 10_000;
 
 export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSettings => {
   const catalogDir = config.catalogDir ?? DEFAULT_CATALOG_DIR;
@@ -72,6 +84,9 @@ export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSetti
     packages: loadPackages(catalogDir),
     maxAppendAttempts: MAX_APPEND_ATTEMPTS,
     streamPageSize: STREAM_PAGE_SIZE,
+    snapshotEveryEvents: SNAPSHOT_EVERY_EVENTS,
+    maxBatchCommands: MAX_BATCH_COMMANDS,
+    accountCacheSize: ACCOUNT_CACHE_SIZE,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
   };
 };
@@ -120,12 +135,18 @@ export class LedgerModule {
     return {
       module: LedgerModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [BalanceStreamController, CreditsController, ReservationsController, PaymentsController, SimulatedCheckoutController, AdminController, AnalyticsController, HealthController],
+      controllers: [BalanceStreamController, CreditsController, ReservationsController, PaymentsController, SimulatedCheckoutController, DevTokenController, AdminController, AnalyticsController, AuditController, HealthController, MetricsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
         { provide: SQL_CLIENT, useFactory: () => openSqlClient(config) },
-        { provide: EVENT_STORE, useFactory: (sql: SqlClient) => openEventStore(config, sql), inject: [SQL_CLIENT] },
+        ...observabilityProviders,
+        {
+          provide: EVENT_STORE,
+          useFactory: async (sql: SqlClient, metrics: LedgerMetrics) => meteredEventStore(await openEventStore(config, sql), metrics),
+          inject: [SQL_CLIENT, LedgerMetrics],
+        },
+        { provide: SNAPSHOT_STORE, useFactory: (sql: SqlClient) => PostgresSnapshotStore.open(sql), inject: [SQL_CLIENT] },
         { provide: CLOCK, useValue: systemClock },
         { provide: ID_GENERATOR, useValue: uuidGenerator },
         { provide: JwtVerifier, useValue: JwtVerifier.fromConfig(config.auth) },
@@ -196,6 +217,8 @@ export class LedgerModule {
         GetTransactionsHandler,
         GetUsageHandler,
         GetUsageAnalyticsHandler,
+        GetAccountEventsHandler,
+        GetBalanceAsOfHandler,
       ],
     };
   }

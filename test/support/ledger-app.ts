@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -48,10 +49,19 @@ export interface RunningLedger {
   stop(): Promise<void>;
 }
 
-export const startLedger = async (storage: LedgerStorage, env: Readonly<Record<string, string>> = {}): Promise<RunningLedger> => {
+/** `port`: listen there instead of on a random port (for pages whose links must name the real port). */
+export interface StartLedgerOptions {
+  readonly port?: number;
+}
+
+export const startLedger = async (
+  storage: LedgerStorage,
+  env: Readonly<Record<string, string>> = {},
+  options: StartLedgerOptions = {},
+): Promise<RunningLedger> => {
   const config = loadConfig({ AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: '0', HOST: '127.0.0.1', ...storage.env, ...env });
   const app = await createHttpApp(config, false);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return {
@@ -84,3 +94,14 @@ export const headPosition = async (sql: SqlClient): Promise<number> => {
   const [row] = await sql.query<{ position: string }>('SELECT coalesce(max(position), 0)::text AS position FROM ledger_events');
   return Number(row?.position ?? 0);
 };
+
+/** A TCP port that was free a moment ago (for startLedger's `port` option). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (address !== null && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });

@@ -39,7 +39,18 @@ export interface AppConfig {
   readonly sseHeartbeatMs: number;
   /** Where low-balance alerts are POSTed, signed with the secret; undefined: no outbound alerts. */
   readonly alertWebhook: { readonly url: string; readonly secret: string; readonly retryBaseMs: number } | undefined;
+  /** Requests per client (verified token subject, else IP) per minute; 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
+  /** Longest a request may take to arrive and be answered before it gets 503 (the SSE stream excepted). */
+  readonly requestTimeoutMs: number;
+  /** pino level of the JSON log lines on stdout. */
+  readonly logLevel: LogLevel;
+  /** LOG_LEVEL was set: tests that turn logging off still log when it is. */
+  readonly logLevelExplicit: boolean;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Every bad variable, one line each: the service refuses to start on any of them. */
 export class ConfigError extends Error {
@@ -111,9 +122,20 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     expiryIntervalMs: integer('EXPIRY_INTERVAL_MS', 1000, 10, 60_000),
     sseHeartbeatMs: integer('SSE_HEARTBEAT_MS', 15_000, 100, 300_000),
     alertWebhook: alertWebhookConfig(env, problems, integer('ALERT_RETRY_BASE_MS', 1000, 10, 600_000)),
+    rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000),
+    requestTimeoutMs: integer('REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    logLevel: logLevel(optional('LOG_LEVEL'), problems),
+    logLevelExplicit: optional('LOG_LEVEL') !== undefined,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+};
+
+const logLevel = (raw: string | undefined, problems: string[]): LogLevel => {
+  if (raw === undefined) return 'info';
+  const level = LOG_LEVELS.find((candidate) => candidate === raw);
+  if (level === undefined) problems.push(`LOG_LEVEL=${JSON.stringify(raw)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  return level ?? 'info';
 };
 
 const authConfig = (env: NodeJS.ProcessEnv, production: boolean, dataDir: string, problems: string[]): AuthConfig => {
