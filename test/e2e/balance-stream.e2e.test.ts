@@ -2,6 +2,11 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import request from 'supertest';
 import { startLedger, storageTargets, tokenFor, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 import { eventually } from '../support/read-models';
+import { createPostgresDatabase } from '../support/databases';
+import { ProjectionsHost } from '../../src/projections/projections-host';
+import { PROJECTIONS } from '../../src/projections/projections.registry';
+import { DEFAULT_RUNNER_OPTIONS } from '../../src/projections/projection-runner';
+import { EVENT_STORE, type EventStore } from '../../src/application/event-store.port';
 
 interface SseMessage {
   readonly event: string;
@@ -89,5 +94,40 @@ describe.each(storageTargets())('live balance stream on %s', (_name, makeStorage
     const stranger = await tokenFor('xavier');
     await request(ledger.baseUrl).get('/api/credits/balance/stream').expect(401);
     await request(ledger.baseUrl).get('/api/credits/balance/stream?accountId=wendy').set('Authorization', `Bearer ${stranger}`).expect(403);
+  });
+});
+
+// Two processes on one database: a service that runs no projections, and a projections host.
+const describeOnServer = process.env['TEST_DATABASE_URL'] ? describe : describe.skip;
+
+describeOnServer('live balance stream opened while the read model lags (needs TEST_DATABASE_URL)', () => {
+  it('sends the balance again once the read model has caught up with what the feed had already passed', async () => {
+    const database = await createPostgresDatabase(process.env['TEST_DATABASE_URL'] ?? '');
+    const ledger = await startLedger({ name: 'postgres', env: { DATABASE_URL: database.url ?? '', RUN_PROJECTIONS: 'false' }, dispose: async () => undefined });
+    const host = () => new ProjectionsHost(database.client, ledger.app.get<EventStore>(EVENT_STORE), PROJECTIONS, DEFAULT_RUNNER_OPTIONS);
+    // Made once so the read-model tables exist, then stopped: the grant below stays unprojected.
+    const preparing = host();
+    await preparing.start();
+    await preparing.stop();
+    const projections = host();
+    try {
+      const admin = await tokenFor('ops', 'admin');
+      await request(ledger.baseUrl).post('/api/admin/accounts/lagging/grants').set('Authorization', `Bearer ${admin}`).send({ credits: '40', reason: 'lag' }).expect(201);
+      const stream = await openStream(ledger.baseUrl, await tokenFor('lagging'));
+      try {
+        await eventually('the first message', async () => stream.messages.length >= 1);
+        // Nothing has projected the grant yet: the stream starts from the stale read model.
+        expect(stream.messages[0]?.data).toMatchObject({ balance: '0.000' });
+        await projections.start();
+        await eventually('the caught-up balance', async () => stream.messages.some((message) => message.data['balance'] === '40.000'));
+        expect(stream.messages.filter((message) => message.event === 'balance').map((message) => message.data['balance'])).toEqual(['0.000', '40.000']);
+      } finally {
+        stream.close();
+      }
+    } finally {
+      await projections.stop();
+      await ledger.stop();
+      await database.drop();
+    }
   });
 });

@@ -62,7 +62,16 @@ export class BalanceStreamController {
     raw.write(`retry: 2000\n\n`);
     if (first.id > resumeAfter || resumeAfter < 0) raw.write(frame(first));
     for (const message of early) if (message.id > first.id) raw.write(frame(message));
-    write = (message) => void raw.write(frame(message));
+    // A balance no newer than one already sent is not sent again (the catch-up below may repeat one).
+    let balanceSent = Math.max(first.id, ...early.filter((message) => message.event === 'balance').map((message) => message.id));
+    write = (message) => {
+      if (message.event === 'balance') {
+        if (message.id <= balanceSent) return;
+        balanceSent = message.id;
+      }
+      raw.write(frame(message));
+    };
+    void this.feed.catchUp(accountId, first.id, (message) => write(message)).catch(() => undefined);
     const heartbeat = setInterval(() => raw.write(`: heartbeat ${Date.now()}\n\n`), this.config.sseHeartbeatMs);
     raw.on('close', () => {
       clearInterval(heartbeat);

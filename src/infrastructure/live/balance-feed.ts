@@ -67,6 +67,19 @@ export class BalanceFeed {
     return { event: 'balance', id: view.position, data: await this.render(accountId) };
   }
 
+  /**
+   * The read model may not yet hold events the feed has already passed (with no listener
+   * then) when a stream opens: once it has caught up with the log as it stood at `since`'s
+   * reading, the listener gets the balance again if it moved.
+   */
+  async catchUp(accountId: string, since: number, listener: Listener): Promise<void> {
+    const head = await this.store.headPosition();
+    if (head === null || positionNumber(head) <= since) return;
+    if (!(await this.progress.waitFor(['balances'], positionNumber(head), READ_MODEL_WAIT_MS))) return;
+    const now = await this.snapshot(accountId);
+    if (now.id > since) listener(now);
+  }
+
   private async follow(): Promise<void> {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
