@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { accountStreamId, type AccountEvent } from '../../domain/account.events';
-import { fold, initialAccountState, type AccountState } from '../../domain/account.state';
+import { advance, initialAccountState, workingCopy, type AccountState, type WorkingState } from '../../domain/account.state';
 import { ID_GENERATOR, type IdGenerator } from '../clock.port';
 import { EVENT_STORE, type AppendRequest, type AppendResult, type EventStore, type ExpectedRevision, type RecordedEvent } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
@@ -91,15 +91,19 @@ export class AccountRepository {
     return next.length > 0;
   }
 
+  /** Applies the stream after `start` to one private copy, in place: each page costs only its events. */
   private async replay(streamId: string, start: LoadedAccount): Promise<LoadedAccount> {
     const options = { idempotencyRetentionMs: this.settings.idempotencyRetentionMs };
+    let working: WorkingState | undefined;
     let loaded = start;
     for (let revision = nextRevision(start.expectedRevision); ; ) {
       const page = await this.store.readStream(streamId, revision, this.settings.streamPageSize);
       const last = page.at(-1);
       if (last === undefined) return loaded;
+      working ??= workingCopy(start.state);
+      advance(working, page.map(decoded), options);
       loaded = {
-        state: fold(loaded.state, page.map(decoded), options),
+        state: working,
         expectedRevision: last.streamRevision,
         position: positionNumber(last.position),
         // An event stored before hash chains links from the start: the audit reports it.
