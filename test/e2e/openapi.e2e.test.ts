@@ -1,9 +1,24 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startLedger, storageTargets, type LedgerStorage, type RunningLedger } from '../support/ledger-app';
 
-const API_MD = join(__dirname, '../../../shared/API.md');
+/**
+ * The contract: the team's shared copy beside the project when it is there, else the copy
+ * kept in docs/ (a clean clone elsewhere has only that one). When both exist they must be
+ * the same text, so the kept copy cannot fall behind unnoticed.
+ */
+const SHARED_API_MD = join(__dirname, '../../../shared/API.md');
+const KEPT_API_MD = join(__dirname, '../../docs/API.md');
+const API_MD = existsSync(SHARED_API_MD) ? SHARED_API_MD : KEPT_API_MD;
+
+describe('the contract the OpenAPI document is checked against', () => {
+  it('docs/API.md is the shared API.md, word for word, wherever both are present', () => {
+    const kept = readFileSync(KEPT_API_MD, 'utf8');
+    expect(kept).toContain('# Credit ledger HTTP API: the contract');
+    if (existsSync(SHARED_API_MD)) expect(kept).toBe(readFileSync(SHARED_API_MD, 'utf8'));
+  });
+});
 
 /**
  * Every route the contract names, read from the contract itself: each `GET /…`, `POST /…`
