@@ -10,6 +10,7 @@ import type {
   CreditPackage,
   Credits,
   LowBalanceAlert,
+  OpenReservations,
   RateCard,
   ReleaseResult,
   Reservation,
@@ -210,6 +211,11 @@ export class LedgerClient {
   reserve(service: string, quantity: number, options: WriteOptions & AccountOptions & { ttlSeconds?: number } = {}): Promise<Reservation> {
     const body = { service, quantity, ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }), ...this.accountField(options) };
     return this.write('reserve', body, options);
+  }
+
+  /** The account's open reservations, soonest-expiring first (read from the event log: a hold is listed as soon as it is answered). */
+  listReservations(options: ReadOptions = {}): Promise<OpenReservations> {
+    return this.request({ endpoint: 'reservations', query: this.readQuery(options), signal: options.signal });
   }
 
   capture(reservationId: string, quantity: number, options: WriteOptions = {}): Promise<CaptureResult> {

@@ -12,6 +12,7 @@ export const ENDPOINTS = {
   use: { method: 'POST', path: '/api/credits/use' },
   checkout: { method: 'POST', path: '/api/credits/checkout' },
   alerts: { method: 'PUT', path: '/api/credits/alerts' },
+  reservations: { method: 'GET', path: '/api/credits/reservations' },
   reserve: { method: 'POST', path: '/api/credits/reservations' },
   capture: { method: 'POST', path: '/api/credits/reservations/{reservationId}/capture' },
   release: { method: 'POST', path: '/api/credits/reservations/{reservationId}/release' },

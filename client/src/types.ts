@@ -46,6 +46,19 @@ export interface Reservation {
   readonly position: number;
 }
 
+/** A hold that can still be captured or released: open, and not past `expiresAt` when listed. */
+export interface OpenReservation {
+  readonly reservationId: string;
+  readonly service: string;
+  readonly reserved: Credits;
+  readonly expiresAt: string;
+}
+
+export interface OpenReservations {
+  /** Soonest-expiring first. */
+  readonly items: readonly OpenReservation[];
+}
+
 export interface CaptureResult {
   readonly reservationId: string;
   readonly service: string;

@@ -101,7 +101,7 @@ export const Dashboard = ({ client, token, onSignOut }: DashboardProps) => {
         <SpendForm credit={credit} />
         <UsageChart client={client} position={position} />
         <Transactions client={client} position={position} />
-        <Reservations client={client} rateCard={rateCard} onChange={(next) => void credit.refresh(next)} />
+        <Reservations client={client} rateCard={rateCard} position={position} onChange={(next) => void credit.refresh(next)} />
         <CostGuide rateCard={rateCard} />
       </main>
     </>

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type { CreditPackage, LedgerClient, RateCard, Reservation } from '../../client/src/index';
+import type { CreditPackage, LedgerClient, OpenReservation, RateCard } from '../../client/src/index';
 import type { CreditsState } from '../../client/src/react';
 import { credits, dateTime, errorText, price, rate } from './format';
 
@@ -128,65 +128,77 @@ export const CostGuide = ({ rateCard }: { rateCard: RateCard | undefined }) => (
   </section>
 );
 
-const HELD_KEY = 'credit-ledger.reservations';
-
-const loadHeld = (): Reservation[] => {
-  try {
-    const held = JSON.parse(sessionStorage.getItem(HELD_KEY) ?? '[]') as Reservation[];
-    return held.filter((reservation) => Date.parse(reservation.expiresAt) > Date.now());
-  } catch {
-    return [];
-  }
-};
-
 /**
- * Holds made from this page. The API has no route listing an account's open
- * reservations, so the page remembers (for this tab) the ones it created.
+ * The account's open reservations, listed by the service (so holds made elsewhere show
+ * too). The list is fetched again after a hold or a release here and whenever the live
+ * balance moves (`position`), which is how holds, captures and expiries from other
+ * clients arrive.
  */
-export const Reservations = ({ client, rateCard, onChange }: { client: LedgerClient; rateCard: RateCard | undefined; onChange: (position: number) => void }) => {
-  const [held, setHeld] = useState<Reservation[]>(loadHeld);
+export const Reservations = ({
+  client,
+  rateCard,
+  position,
+  onChange,
+}: {
+  client: LedgerClient;
+  rateCard: RateCard | undefined;
+  position: number;
+  onChange: (position: number) => void;
+}) => {
+  const [open, setOpen] = useState<readonly OpenReservation[] | undefined>(undefined);
+  const [listError, setListError] = useState('');
   const [service, setService] = useState('voice_call');
   const [quantity, setQuantity] = useState('60');
   const [message, setMessage] = useState('');
+  const [releasing, setReleasing] = useState<string | undefined>(undefined);
+  // Bumped by this page's own writes: the list is fetched again at once, even before the balance moves.
+  const [written, setWritten] = useState(0);
 
-  const remember = (next: Reservation[]) => {
-    sessionStorage.setItem(HELD_KEY, JSON.stringify(next));
-    setHeld(next);
+  useEffect(() => {
+    let active = true;
+    client.listReservations().then(
+      (next) => active && (setOpen(next.items), setListError('')),
+      (caught: unknown) => active && setListError(errorText(caught)),
+    );
+    return () => {
+      active = false;
+    };
+  }, [client, position, written]);
+
+  const changed = (at: number) => {
+    setWritten((count) => count + 1);
+    onChange(at);
   };
 
   const reserve = async (event: FormEvent) => {
     event.preventDefault();
     try {
       const reservation = await client.reserve(service, Number(quantity), { ttlSeconds: 600 });
-      remember([reservation, ...held]);
       setMessage(`Held ${credits(reservation.reserved)} credits until ${dateTime(reservation.expiresAt)}.`);
-      onChange(reservation.position);
+      changed(reservation.position);
     } catch (caught) {
       setMessage(`Not held: ${errorText(caught)}`);
     }
   };
 
-  const close = async (reservation: Reservation, action: 'capture' | 'release') => {
+  const release = async (reservation: OpenReservation) => {
+    setReleasing(reservation.reservationId);
     try {
-      if (action === 'capture') {
-        const result = await client.capture(reservation.reservationId, reservation.quantity);
-        setMessage(`Captured: charged ${credits(result.charged)} credits, released ${credits(result.released)}.`);
-        onChange(result.position);
-      } else {
-        const result = await client.release(reservation.reservationId);
-        setMessage(`Released ${credits(result.released)} credits.`);
-        onChange(result.position);
-      }
+      const result = await client.release(reservation.reservationId);
+      setMessage(`Released ${credits(result.released)} credits.`);
+      changed(result.position);
     } catch (caught) {
-      setMessage(`${action === 'capture' ? 'Capture' : 'Release'} failed: ${errorText(caught)}`);
+      setMessage(`Release failed: ${errorText(caught)}`);
+      setWritten((count) => count + 1);
+    } finally {
+      setReleasing(undefined);
     }
-    remember(held.filter((candidate) => candidate.reservationId !== reservation.reservationId));
   };
 
   return (
     <section className="card" aria-labelledby="reservations-title">
       <h2 id="reservations-title">Open reservations</h2>
-      <p className="hint">Holds made from this page (the API offers no list of an account’s open reservations).</p>
+      <p className="hint">Credits held for metered sessions, from this page or any other client, soonest-expiring first.</p>
       <form onSubmit={reserve} className="inline-form">
         <label htmlFor="hold-service">Service</label>
         <select id="hold-service" value={service} onChange={(event) => setService(event.target.value)}>
@@ -200,20 +212,30 @@ export const Reservations = ({ client, rateCard, onChange }: { client: LedgerCli
         <input id="hold-quantity" inputMode="numeric" pattern="[0-9]*" value={quantity} onChange={(event) => setQuantity(event.target.value)} />
         <button type="submit">Hold</button>
       </form>
-      {held.length === 0 ? (
-        <p>No open reservations from this page.</p>
+      {listError !== '' && (
+        <p role="alert" className="error">
+          Could not list the reservations: {listError}
+        </p>
+      )}
+      {open === undefined ? (
+        listError === '' && <p>Loading…</p>
+      ) : open.length === 0 ? (
+        <p>No open reservations.</p>
       ) : (
-        <ul className="held">
-          {held.map((reservation) => (
+        <ul className="held" aria-labelledby="reservations-title" data-testid="open-reservations">
+          {open.map((reservation) => (
             <li key={reservation.reservationId}>
               <span>
-                {credits(reservation.reserved)} for {reservation.quantity} × {reservation.service}, until {dateTime(reservation.expiresAt)}
+                {credits(reservation.reserved)} for {reservation.service}, until {dateTime(reservation.expiresAt)}
               </span>
               <span className="actions">
-                <button type="button" onClick={() => void close(reservation, 'capture')}>
-                  Capture
-                </button>
-                <button type="button" className="secondary" onClick={() => void close(reservation, 'release')}>
+                <button
+                  type="button"
+                  className="secondary"
+                  disabled={releasing === reservation.reservationId}
+                  aria-label={`Release ${credits(reservation.reserved)} held for ${reservation.service}`}
+                  onClick={() => void release(reservation)}
+                >
                   Release
                 </button>
               </span>

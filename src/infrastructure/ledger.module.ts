@@ -28,6 +28,7 @@ import { AuditController } from './http/audit.controller';
 import { GetAccountEventsHandler } from '../application/audit/get-account-events';
 import { GetBalanceAsOfHandler } from '../application/audit/get-balance-as-of';
 import { ReservationsController } from './http/reservations.controller';
+import { ListOpenReservationsHandler } from '../application/reservations/list-open-reservations';
 import { SetLowBalanceThresholdHandler } from '../application/alerts/set-low-balance-threshold';
 import { ExpiryScheduler } from './expiry-scheduler';
 import { AlertDispatcher } from './alerts/alert-dispatcher';
@@ -219,6 +220,7 @@ export class LedgerModule {
         GetUsageAnalyticsHandler,
         GetAccountEventsHandler,
         GetBalanceAsOfHandler,
+        ListOpenReservationsHandler,
       ],
     };
   }

@@ -139,17 +139,34 @@ describeWithBrowser('the dashboard in headless Chromium on %s', (storageName, ma
       expect(await usage.innerText()).toContain(`${new Date().toISOString().slice(0, 10)}`);
       expect(await balanceText(page)).toBe('63.000 credits');
 
-      // A hold made from the page is listed, counts against available at once, and is released from the list.
+      // The open reservations come from the service: a hold made from the page is listed, and so is
+      // one another client makes through the API, without a reload (the balance event refreshes the list).
+      const held = page.getByTestId('open-reservations').locator('li');
+      const heldRows = (count: number) =>
+        page.waitForFunction((expected) => document.querySelectorAll('[data-testid="open-reservations"] li').length === expected, count, { timeout: 5000 });
+      await page.getByText('No open reservations.').waitFor();
       await page.locator('#hold-service').selectOption('voice_call');
       await page.locator('#hold-quantity').fill('120');
       await page.getByRole('button', { name: 'Hold', exact: true }).click();
       await page.getByText(/^Held 2\.000 credits until/).waitFor();
       await waitForBalance(page, '61.000 credits');
-      await page.getByText(/^2\.000 for 120 × voice_call/).waitFor();
+      await heldRows(1);
+      expect(await held.first().innerText()).toMatch(/^2\.000 for voice_call/);
+      const elsewhere = await backend.reserve('sms', 3, { accountId: 'nora', ttlSeconds: 900 });
+      await waitForBalance(page, '58.000 credits', 5000);
+      await heldRows(2);
+      expect(await held.nth(1).innerText()).toMatch(/^3\.000 for sms/);
+      expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(true);
       await shot(page, '09-reservation');
-      await page.getByRole('button', { name: 'Release', exact: true }).click();
+      // Release from the list with the keyboard; the hold the other client made is released by it, and leaves the list too.
+      await page.getByRole('button', { name: 'Release 2.000 held for voice_call' }).focus();
+      await page.keyboard.press('Enter');
       await page.getByText('Released 2.000 credits.').waitFor();
-      await page.getByText('No open reservations from this page.').waitFor();
+      await heldRows(1);
+      await waitForBalance(page, '60.000 credits');
+      expect(await held.first().innerText()).toMatch(/^3\.000 for sms/);
+      await backend.release(elsewhere.reservationId);
+      await page.getByText('No open reservations.').waitFor({ timeout: 5000 });
       await waitForBalance(page, '63.000 credits');
 
       // The spend form runs on the useCredits hook: hasEnoughCredits gates the button (exact rate-card pricing), use() spends.

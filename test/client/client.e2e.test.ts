@@ -108,6 +108,26 @@ describe.each(storageTargets())('the typed client against the service on %s', (_
     expect(closed).toMatchObject({ code: 'reservation_closed', status: 409, details: { status: 'released' } });
   });
 
+  it('lists the open reservations, typed, for the own account or the one a service names', async () => {
+    const client = await userClient('dina');
+    await grant('dina', '20');
+    expect(await client.listReservations()).toEqual({ items: [] });
+    const long = await client.reserve('voice_call', 60, { ttlSeconds: 600 });
+    const short = await backend.reserve('sms', 2, { accountId: 'dina', ttlSeconds: 60 });
+    const listed = await client.listReservations();
+    expectFieldsOf('OpenReservations', listed);
+    for (const item of listed.items) expectFieldsOf('OpenReservation', item);
+    expect(listed.items).toEqual([
+      { reservationId: short.reservationId, service: 'sms', reserved: '2.000', expiresAt: short.expiresAt },
+      { reservationId: long.reservationId, service: 'voice_call', reserved: '1.000', expiresAt: long.expiresAt },
+    ]);
+    await client.release(short.reservationId);
+    const after = await backend.listReservations({ accountId: 'dina', minPosition: short.position });
+    expect(after.items.map((item) => item.reservationId)).toEqual([long.reservationId]);
+    const refused = await caught(client.listReservations({ accountId: 'someone-else' }));
+    expect(refused).toMatchObject({ code: 'forbidden', status: 403 });
+  });
+
   it('opens a checkout, reads the catalog and sets the alert threshold', async () => {
     const client = await userClient('ezra');
     const session = await client.checkout('starter', { successUrl: 'http://127.0.0.1:1/done' });

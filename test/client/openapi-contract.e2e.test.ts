@@ -32,6 +32,7 @@ const CLIENT_SENDS: Partial<Record<EndpointName, { body?: string[]; query?: stri
   use: { body: ['service', 'quantity', 'accountId', 'metadata'] },
   checkout: { body: ['packageId', 'successUrl', 'cancelUrl', 'accountId'] },
   alerts: { body: ['lowBalanceThreshold', 'accountId'] },
+  reservations: { query: ['accountId', 'minPosition'] },
   reserve: { body: ['service', 'quantity', 'ttlSeconds', 'accountId'] },
   capture: { body: ['quantity'] },
 };

@@ -32,6 +32,9 @@ describe.each(storageTargets())('reservations on %s', (_name, makeStorage) => {
   const capture = (token: string, id: string, quantity: number) =>
     http().post(`/api/credits/reservations/${id}/capture`).set('Authorization', `Bearer ${token}`).send({ quantity });
   const release = (token: string, id: string) => http().post(`/api/credits/reservations/${id}/release`).set('Authorization', `Bearer ${token}`).send({});
+  const listOpen = (token: string, query = '') => http().get(`/api/credits/reservations${query}`).set('Authorization', `Bearer ${token}`);
+  const openIds = async (token: string, query = '') =>
+    ((await listOpen(token, query).expect(200)).body.items as Array<{ reservationId: string }>).map((item) => item.reservationId);
   const balanceOf = async (token: string) =>
     (await http().get(`/api/credits/balance?minPosition=${await headPosition(ledger.sql)}`).set('Authorization', `Bearer ${token}`).expect(200)).body;
 
@@ -123,5 +126,52 @@ describe.each(storageTargets())('reservations on %s', (_name, makeStorage) => {
     expect(await balanceOf(uma)).toMatchObject({ balance: '10.000', available: '10.000', totalGranted: '15.000' });
     const history = await http().get(`/api/credits/transactions?type=expiry&minPosition=${await headPosition(ledger.sql)}`).set('Authorization', `Bearer ${uma}`).expect(200);
     expect(history.body.items).toEqual([expect.objectContaining({ type: 'expiry', credits: '-5.000' })]);
+  });
+  it('lists the open reservations from the log, soonest-expiring first, until captured, released or expired', async () => {
+    const vera = await tokenFor('vera');
+    const billing = await tokenFor('billing', 'service');
+    await grant('vera', { credits: '20' });
+    expect((await listOpen(vera).expect(200)).body).toEqual({ items: [] });
+
+    const call = await reserve(vera, { service: 'voice_call', quantity: 300, ttlSeconds: 600 }).expect(201);
+    const sms = await reserve(billing, { service: 'sms', quantity: 2, ttlSeconds: 60, accountId: 'vera' }).expect(201);
+    const brief = await reserve(vera, { service: 'sms', quantity: 1, ttlSeconds: 2 }).expect(201);
+    // Straight after the commands answered: the list is read from the event log, not a read model.
+    const listed = await listOpen(vera).expect(200);
+    expect(listed.body).toEqual({
+      items: [
+        { reservationId: brief.body.reservationId, service: 'sms', reserved: '1.000', expiresAt: brief.body.expiresAt },
+        { reservationId: sms.body.reservationId, service: 'sms', reserved: '2.000', expiresAt: sms.body.expiresAt },
+        { reservationId: call.body.reservationId, service: 'voice_call', reserved: '5.000', expiresAt: call.body.expiresAt },
+      ],
+    });
+    // Roles acting for others name the account; minPosition is accepted and already met.
+    expect(await openIds(billing, `?accountId=vera&minPosition=${call.body.position}`)).toHaveLength(3);
+    expect(await openIds(admin, '?accountId=vera')).toHaveLength(3);
+    expect(await openIds(await tokenFor('audra', 'auditor'), '?accountId=vera')).toHaveLength(3);
+    expect(await openIds(vera, '?accountId=vera')).toHaveLength(3);
+
+    // Past its expiresAt a hold is no longer listed, whether or not the schedule has closed it yet.
+    await new Promise((resolve) => setTimeout(resolve, Date.parse(brief.body.expiresAt) - Date.now() + 20));
+    expect(await openIds(vera)).toEqual([sms.body.reservationId, call.body.reservationId]);
+
+    await capture(vera, call.body.reservationId, 60).expect(200);
+    expect(await openIds(vera)).toEqual([sms.body.reservationId]);
+    await release(billing, sms.body.reservationId).expect(200);
+    expect(await openIds(vera)).toEqual([]);
+  });
+
+  it('lists only what the caller may read, and refuses bad queries', async () => {
+    const wes = await tokenFor('wes');
+    await grant('wes', { credits: '5' });
+    await reserve(wes, { service: 'sms', quantity: 1 }).expect(201);
+    expect((await listOpen(await tokenFor('xena'), '?accountId=wes').expect(403)).body.error).toBe('forbidden');
+    const unnamed = await listOpen(await tokenFor('billing', 'service')).expect(400);
+    expect(unnamed.body).toMatchObject({ error: 'validation_failed', fields: [expect.objectContaining({ field: 'accountId' })] });
+    const unknown = await listOpen(wes, '?status=open').expect(400);
+    expect(unknown.body).toMatchObject({ error: 'validation_failed', fields: [expect.objectContaining({ field: 'query' })] });
+    await listOpen(wes, '?minPosition=soon').expect(400);
+    await http().get('/api/credits/reservations').expect(401);
+    expect(await openIds(wes)).toHaveLength(1);
   });
 });

@@ -17,6 +17,7 @@ import { PostgresEventStore } from '../../src/infrastructure/event-store/postgre
 import { ledgerSettings } from '../../src/infrastructure/ledger.module';
 import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
 import { uuidGenerator } from '../../src/infrastructure/system-clock';
+import { ListOpenReservationsHandler, ListOpenReservationsQuery } from '../../src/application/reservations/list-open-reservations';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 
 const SMS_RATE = { rateCardVersion: 'test', unit: 'message', unitPriceMillicredits: 1000, per: 1 };
@@ -171,6 +172,34 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(status(await a.executor.execute(spend('late', 5)))).toBe('insufficient_credits');
     await b.executor.execute(grant('late', 10_000));
     expect(status(await a.executor.execute(spend('late', 5)))).toBe('applied');
+  });
+
+  it('lists a hold as open until its expiresAt, even before any expiry is recorded', async () => {
+    const { executor, accounts } = await writer();
+    await executor.execute(grant('holder', 10_000));
+    const now = Date.now();
+    const reserve = (reservationId: string, expiresInMs: number): AccountCommand => ({
+      type: 'ReserveCredits',
+      accountId: 'holder',
+      commandId: randomUUID(),
+      requestHash: randomUUID(),
+      now: new Date(now).toISOString(),
+      reservationId,
+      service: 'sms',
+      quantity: 2,
+      rate: SMS_RATE,
+      expiresAt: new Date(now + expiresInMs).toISOString(),
+    });
+    expect(status(await executor.execute(reserve('rsv-late', 2 * 3_600_000)))).toBe('applied');
+    expect(status(await executor.execute(reserve('rsv-soon', 3_600_000)))).toBe('applied');
+    const listAt = async (atMs: number) =>
+      (await new ListOpenReservationsHandler(accounts, { now: () => new Date(atMs) }).execute(new ListOpenReservationsQuery('holder'))).items.map(
+        (item) => item.reservationId,
+      );
+
+    expect(await listAt(now)).toEqual(['rsv-soon', 'rsv-late']);
+    expect(await listAt(now + 3_600_000)).toEqual(['rsv-late']);
+    expect(await listAt(now + 3 * 3_600_000)).toEqual([]);
   });
 
   it('keeps a snapshot as the account grows, and a load from it equals a full replay', async () => {

@@ -52,6 +52,7 @@ const matrix = (baseUrl: () => string): readonly Endpoint[] => [
   { name: 'GET /api/credits/pricing', access: EVERY_ROLE, perAccount: false, request: async () => ({ method: 'GET', path: '/api/credits/pricing' }) },
   { name: 'GET /api/credits/packages', access: EVERY_ROLE, perAccount: false, request: async () => ({ method: 'GET', path: '/api/credits/packages' }) },
   { name: 'POST /api/credits/checkout', access: SPENDERS, perAccount: true, request: async (a) => ({ method: 'POST', path: '/api/credits/checkout', body: { packageId: 'starter', accountId: a } }) },
+  { name: 'GET /api/credits/reservations', access: READERS, perAccount: true, request: async (a) => ({ method: 'GET', path: `/api/credits/reservations?accountId=${a}` }) },
   { name: 'POST /api/credits/reservations', access: SPENDERS, perAccount: true, request: async (a) => ({ method: 'POST', path: '/api/credits/reservations', body: { service: 'sms', quantity: 1, accountId: a } }) },
   {
     name: 'POST /api/credits/reservations/:id/capture',

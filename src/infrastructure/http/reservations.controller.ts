@@ -1,8 +1,9 @@
-import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { ListOpenReservationsQuery } from '../../application/reservations/list-open-reservations';
 import { accountOfReservation } from '../../application/reservations/reservation-id';
 import {
   CaptureReservationCommand,
@@ -15,10 +16,10 @@ import { resolveAccount } from './account-access';
 import { ApiError } from './api-error';
 import { answer } from './command-answer';
 import { commandIdentity } from './idempotency';
-import { captureResponse, releaseResponse, reservationResponse } from './responses';
-import { accountIdSchema, parseOrThrow, quantitySchema, textSchema } from './validation';
-import { ApiAnswers, ApiIdempotent, ApiZodBody, WRITE_ERRORS } from '../observability/openapi';
-import { captureAnswer, releaseAnswer, reservationAnswer } from '../observability/response-schemas';
+import { captureResponse, openReservationsResponse, releaseResponse, reservationResponse } from './responses';
+import { accountIdSchema, minPositionSchema, parseOrThrow, quantitySchema, textSchema } from './validation';
+import { ApiAnswers, ApiIdempotent, ApiZodBody, ApiZodQuery, READ_ERRORS, WRITE_ERRORS } from '../observability/openapi';
+import { captureAnswer, openReservationsAnswer, releaseAnswer, reservationAnswer } from '../observability/response-schemas';
 
 const DEFAULT_TTL_SECONDS = 300;
 const MAX_TTL_SECONDS = 24 * 60 * 60;
@@ -31,12 +32,27 @@ const reserveBody = z.strictObject({
 });
 const captureBody = z.strictObject({ quantity: quantitySchema });
 const releaseBody = z.strictObject({}).optional();
+// minPosition as on every GET: the list comes from the event log itself, so it is always met.
+const listQuery = z.strictObject({ accountId: accountIdSchema.optional(), minPosition: minPositionSchema });
 
 /** Holds for metered sessions (a voice call, a streamed completion): reserve, then capture or release. */
 @ApiTags('reservations')
 @Controller('api/credits/reservations')
 export class ReservationsController {
-  constructor(private readonly commands: CommandBus) {}
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: "The account's open reservations not past expiresAt, soonest-expiring first, from the event log (not in API.md)" })
+  @ApiZodQuery(listQuery)
+  @ApiAnswers({ status: 200, description: 'The holds that can still be captured or released', schema: openReservationsAnswer }, ...READ_ERRORS)
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
+    const input = parseOrThrow(listQuery, query, 'query');
+    const accountId = resolveAccount(principal, input.accountId, 'read');
+    return openReservationsResponse(await this.queries.execute(new ListOpenReservationsQuery(accountId)));
+  }
 
   @Post()
   @ApiOperation({ summary: 'Hold credits for a metered session; the hold counts against available at once' })

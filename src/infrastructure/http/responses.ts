@@ -1,5 +1,6 @@
 import type { BalanceForecast } from '../../application/get-balance/get-balance.query';
 import type { TransactionPage } from '../../application/get-transactions/get-transactions.query';
+import type { OpenReservations } from '../../application/reservations/list-open-reservations';
 import type { BalanceView, TransactionView, UsageAnalytics, UsageTotal } from '../../application/read-models.port';
 import type { AccountEvent } from '../../domain/account.events';
 import { lapsedMillicredits, type CommandRecord } from '../../domain/account.state';
@@ -196,6 +197,15 @@ export const releaseResponse = (record: CommandRecord) => {
   const { data } = eventOf(record, 'ReservationReleased');
   return { reservationId: data.reservationId, released: formatCredits(data.releasedMillicredits), ...after(record) };
 };
+
+export const openReservationsResponse = ({ items }: OpenReservations) => ({
+  items: items.map((reservation) => ({
+    reservationId: reservation.reservationId,
+    service: reservation.service,
+    reserved: formatCredits(reservation.reservedMillicredits),
+    expiresAt: reservation.expiresAt,
+  })),
+});
 
 export const thresholdResponse = (record: CommandRecord) => {
   const { data } = eventOf(record, 'LowBalanceThresholdSet');

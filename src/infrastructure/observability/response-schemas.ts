@@ -5,6 +5,7 @@ import type {
   balanceResponse,
   captureResponse,
   grantResponse,
+  openReservationsResponse,
   packagesResponse,
   pricingResponse,
   releaseResponse,
@@ -141,3 +142,11 @@ export const captureAnswer = describes<ReturnType<typeof captureResponse>>()(
 );
 
 export const releaseAnswer = describes<ReturnType<typeof releaseResponse>>()(z.object({ reservationId: z.string(), released: credits('released'), ...after }));
+
+export const openReservationsAnswer = describes<ReturnType<typeof openReservationsResponse>>()(
+  z.object({
+    items: z
+      .array(z.object({ reservationId: z.string(), service: z.string(), reserved: credits('held'), expiresAt: z.string() }))
+      .describe('open reservations not past expiresAt, soonest-expiring first'),
+  }),
+);
