@@ -13,6 +13,8 @@ export interface RunnerFaults {
 
 export interface RunnerOptions {
   readonly batchSize: number;
+  /** How long a batch waits, once its first event is there, for more to join it. */
+  readonly lingerMs?: number;
   /** How often a runner that lost the race for the lock tries again. */
   readonly standbyRetryMs: number;
   /** Pause after a failed batch before trying again. */
@@ -21,7 +23,7 @@ export interface RunnerOptions {
   readonly onError?: (projection: string, error: unknown) => void;
 }
 
-export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = { batchSize: 500, standbyRetryMs: 1000, failureBackoffMs: 500 };
+export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = { batchSize: 500, lingerMs: 5, standbyRetryMs: 1000, failureBackoffMs: 500 };
 
 /** A lock key per projection, the same in every process. */
 export const projectionLockKey = (name: string): number => {
@@ -89,7 +91,7 @@ export class ProjectionRunner {
   private async follow(signal: AbortSignal): Promise<void> {
     const { name } = this.projection;
     let checkpoint = await readCheckpoint(this.sql, name);
-    for await (const batch of inBatches(this.store.subscribe({ after: checkpoint, signal }), this.options.batchSize)) {
+    for await (const batch of inBatches(this.store.subscribe({ after: checkpoint, signal }), this.options.batchSize, this.options.lingerMs)) {
       const last = batch[batch.length - 1];
       if (last === undefined) continue;
       const moved = this.writes(batch) ? await this.applyBatch(batch, checkpoint, last.position) : await this.skipBatch(batch, checkpoint, last.position);
