@@ -1,4 +1,5 @@
-import { Pool, type PoolClient } from 'pg';
+import { createHash } from 'node:crypto';
+import { Pool, type PoolClient, type QueryConfig } from 'pg';
 
 /** What PGlite and its transactions have in common; structural, so both typings of the package fit. */
 interface PgliteQueryable {
@@ -55,7 +56,7 @@ export class PgSqlClient implements SqlClient {
   }
 
   async query<Row extends object>(text: string, params: readonly unknown[] = []): Promise<readonly Row[]> {
-    const result = await this.pool.query(text, params as unknown[]);
+    const result = await this.pool.query(statement(text, params));
     return result.rows as Row[];
   }
 
@@ -132,9 +133,32 @@ export class PgSqlClient implements SqlClient {
   }
 }
 
+/**
+ * Statements with parameters run as named prepared statements, so each connection parses
+ * and plans one of them once instead of on every call: the write path and the projections
+ * repeat a handful of statements thousands of times a second. Names are bounded: past
+ * MAX_PREPARED distinct texts (generated SQL), statements run unnamed as before.
+ * Postgres re-plans a prepared statement when a table it reads is replaced (a rebuild).
+ */
+const MAX_PREPARED = 256;
+const MAX_PREPARED_TEXT = 8000;
+const preparedNames = new Map<string, string>();
+
+const statement = (text: string, params: readonly unknown[]): QueryConfig => {
+  const values = params as unknown[];
+  if (values.length === 0 || text.length > MAX_PREPARED_TEXT) return { text, values };
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    if (preparedNames.size >= MAX_PREPARED) return { text, values };
+    name = `ledger_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text, values };
+};
+
 const pgExecutor = (client: PoolClient): SqlExecutor => ({
   async query<Row extends object>(text: string, params: readonly unknown[] = []) {
-    const result = await client.query(text, params as unknown[]);
+    const result = await client.query(statement(text, params));
     return result.rows as Row[];
   },
   async execScript(text: string) {
