@@ -23,7 +23,7 @@ export interface RunnerOptions {
   readonly onError?: (projection: string, error: unknown) => void;
 }
 
-export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = { batchSize: 500, lingerMs: 5, standbyRetryMs: 1000, failureBackoffMs: 500 };
+export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = { batchSize: 500, lingerMs: 10, standbyRetryMs: 1000, failureBackoffMs: 500 };
 
 /** A lock key per projection, the same in every process. */
 export const projectionLockKey = (name: string): number => {

@@ -138,9 +138,13 @@ export const transactionsProjection: Projection = {
     if (byAccount.size === 0) return;
     const name = identifier(table('transactions'));
     const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
+      // Each account's newest row through the primary key: one index probe per account, never
+      // a read of the whole history (DISTINCT ON read every row of every account in the batch).
       // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
-      `SELECT DISTINCT ON (t.account_id) t.account_id, t.stream_revision::text, t.balance_after::text
-         FROM ${name} t WHERE t.account_id = ANY($1::text[]) ORDER BY t.account_id, t.stream_revision DESC`,
+      `SELECT a.account_id, t.stream_revision::text AS stream_revision, t.balance_after::text AS balance_after
+         FROM unnest($1::text[]) AS a(account_id)
+         CROSS JOIN LATERAL (SELECT l.stream_revision, l.balance_after FROM ${name} l
+                              WHERE l.account_id = a.account_id ORDER BY l.stream_revision DESC LIMIT 1) AS t`,
       [[...byAccount.keys()]],
     );
     const before = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));

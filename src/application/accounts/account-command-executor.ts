@@ -11,6 +11,8 @@ import { storedHash } from './event-chain';
 import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
 const MAX_BACKOFF_MS = 100;
+/** Batches written at once: their commits overlap, and a slow one holds up only its own accounts. */
+const MAX_BATCHES_IN_FLIGHT = 4;
 
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
@@ -51,9 +53,10 @@ interface AccountPlan {
 /**
  * The write path: one writer per process, and within it one logical writer per account.
  *
- * Commands queue up while a batch is being written. The next batch takes up to
- * `maxBatchCommands` of them, decides each against its account's cached state (advanced
- * in place, so a hot account's commands see each other), and appends the events of
+ * Commands queue up while batches are being written (at most MAX_BATCHES_IN_FLIGHT at
+ * once, over disjoint accounts). The next batch takes up to `maxBatchCommands` of them,
+ * decides each against its account's cached state (advanced in place, so a hot account's
+ * commands see each other), and appends the events of
  * every account in one `appendBatch`: one round trip and, on PostgreSQL, one commit.
  * Answers go out only after that commit, so nothing is acknowledged that is not
  * durable and no decision rests on a state that did not commit.
@@ -67,7 +70,9 @@ interface AccountPlan {
 export class AccountCommandExecutor {
   private readonly cache = new Map<string, CachedAccount>();
   private readonly queue: Pending[] = [];
-  private draining = false;
+  private readonly busy = new Set<string>();
+  private inFlight = 0;
+  private scheduled = false;
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -90,17 +95,50 @@ export class AccountCommandExecutor {
   private enqueue(pending: readonly Pending[], first: boolean): void {
     if (first) this.queue.unshift(...pending);
     else this.queue.push(...pending);
-    if (this.draining) return;
-    this.draining = true;
-    // One turn of the event loop lets the commands that arrive together form one batch.
-    setImmediate(() => void this.drain());
+    this.schedule();
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      await this.runBatch(this.queue.splice(0, this.settings.maxBatchCommands));
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // One turn of the event loop lets the commands that arrive together form one batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Starts batches while fewer than MAX_BATCHES_IN_FLIGHT are being written. A batch takes
+   * only commands of accounts no batch in flight holds (each account keeps one writer and
+   * its order); so one slow commit holds up its own accounts, not every account.
+   */
+  private pump(): void {
+    while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      const accounts = new Set(batch.map((pending) => pending.command.accountId));
+      for (const accountId of accounts) this.busy.add(accountId);
+      this.inFlight += 1;
+      void this.runBatch(batch).finally(() => {
+        this.inFlight -= 1;
+        for (const accountId of accounts) this.busy.delete(accountId);
+        if (this.queue.length > 0) this.schedule();
+      });
     }
-    this.draining = false;
+  }
+
+  /** Up to maxBatchCommands queued commands of idle accounts, in queue order; the rest stay queued in order. */
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    const kept: Pending[] = [];
+    for (const pending of this.queue) {
+      if (batch.length < this.settings.maxBatchCommands && !this.busy.has(pending.command.accountId)) batch.push(pending);
+      else kept.push(pending);
+    }
+    this.queue.length = 0;
+    for (const pending of kept) this.queue.push(pending);
+    return batch;
   }
 
   /** Settles every command of the batch; never throws. */

@@ -48,7 +48,9 @@ export class PgSqlClient implements SqlClient {
   constructor(private readonly pool: Pool) {}
 
   static connect(connectionString: string, maxConnections = 10): PgSqlClient {
-    const pool = new Pool({ connectionString, max: maxConnections });
+    // Prepared statements (below) are planned for their actual parameters every time: a
+    // generic plan cannot see how many accounts an `= ANY($1)` names and may scan a table.
+    const pool = new Pool({ connectionString, max: maxConnections, options: '-c plan_cache_mode=force_custom_plan' });
     // An idle connection the server closes (restart, failover) is dropped and replaced on
     // the next checkout; without a listener pg would crash the process.
     pool.on('error', () => undefined);
