@@ -43,14 +43,33 @@ export const rebuildProjection = async (
   projection: Projection,
   options: RebuildOptions,
 ): Promise<RebuildResult> => {
+  const [result] = await rebuildProjections(sql, store, [projection], options);
+  if (result === undefined) throw new Error(`rebuild of ${projection.name} gave no result`);
+  return result;
+};
+
+/**
+ * Rebuilds several projections reading the log once: every page goes to each projection
+ * not yet swapped in, in one transaction. Each is then swapped in on its own, as above,
+ * once the new tables have reached its live checkpoint.
+ */
+export const rebuildProjections = async (
+  sql: SqlClient,
+  store: EventStore,
+  projections: readonly Projection[],
+  options: RebuildOptions,
+): Promise<RebuildResult[]> => {
   const now = options.now ?? Date.now;
   const started = now();
+  const names = projections.map((projection) => projection.name).join(', ');
   await sql.transaction(async (tx) => {
     await createCheckpointsTable(tx);
-    await ensureCheckpoint(tx, projection.name);
-    await projection.createTables(tx, liveTables);
-    for (const table of projection.tables) await tx.query(`DROP TABLE IF EXISTS ${identifier(rebuildTables(table))}`);
-    await projection.createTables(tx, rebuildTables);
+    for (const projection of projections) {
+      await ensureCheckpoint(tx, projection.name);
+      await projection.createTables(tx, liveTables);
+      for (const table of projection.tables) await tx.query(`DROP TABLE IF EXISTS ${identifier(rebuildTables(table))}`);
+      await projection.createTables(tx, rebuildTables);
+    }
   });
 
   let position: bigint | null = null;
@@ -65,7 +84,7 @@ export const rebuildProjection = async (
     const perPosition = position === null || position === 0n ? null : eventsDone / Number(position);
     const remaining = head === null || position === null || perPosition === null ? null : Number(head - position) * perPosition;
     options.onProgress?.({
-      projection: projection.name,
+      projection: names,
       eventsDone,
       eventsPerSecond,
       etaSeconds: remaining === null || eventsPerSecond === 0 ? null : Math.max(0, remaining / eventsPerSecond),
@@ -73,6 +92,7 @@ export const rebuildProjection = async (
     });
   };
 
+  const building = new Set(projections);
   const catchUp = async (target: bigint | null): Promise<void> => {
     // The next page is read while this one is applied: the server reads as Node folds.
     let next = store.readAll(position, options.batchSize);
@@ -85,7 +105,9 @@ export const rebuildProjection = async (
         next = store.readAll(last.position, options.batchSize);
         next.catch(() => undefined); // awaited on the next turn; this only keeps a failure from going unhandled meanwhile
       }
-      await sql.transaction((tx) => projection.apply(tx, batch, rebuildTables));
+      await sql.transaction(async (tx) => {
+        for (const projection of building) await projection.apply(tx, batch, rebuildTables);
+      });
       position = last.position;
       eventsDone += batch.length;
       await report();
@@ -93,27 +115,33 @@ export const rebuildProjection = async (
     }
   };
 
-  // Swap only once the new tables have reached the live ones, so no reader ever sees the
-  // model step back; if the live runner moves on meanwhile, catch up and try again.
-  for (let attempt = 1; ; attempt += 1) {
-    await catchUp(await readCheckpoint(sql, projection.name));
-    const swapped = await sql.transaction(async (tx) => {
-      const live = await readCheckpoint(tx, projection.name, true);
-      if (live !== null && (position === null || live > position) && attempt < MAX_SWAP_ATTEMPTS) return false;
-      for (const table of projection.tables) {
-        const old = identifier(`${table}__old`);
-        await tx.query(`LOCK TABLE ${identifier(table)} IN ACCESS EXCLUSIVE MODE`);
-        await tx.query(`DROP TABLE IF EXISTS ${old}`);
-        await tx.query(`ALTER TABLE ${identifier(table)} RENAME TO ${old}`);
-        await tx.query(`ALTER TABLE ${identifier(rebuildTables(table))} RENAME TO ${identifier(table)}`);
-        await tx.query(`DROP TABLE ${old}`);
-      }
-      // The new tables stand at `position`; the live runner carries them on from there.
-      await writeCheckpoint(tx, projection.name, position);
-      return true;
-    });
-    if (swapped) break;
+  const results: RebuildResult[] = [];
+  for (const projection of projections) {
+    // Swap only once the new tables have reached the live ones, so no reader ever sees the
+    // model step back; if the live runner moves on meanwhile, catch up and try again.
+    for (let attempt = 1; ; attempt += 1) {
+      await catchUp(await readCheckpoint(sql, projection.name));
+      const swapped = await sql.transaction(async (tx) => {
+        const live = await readCheckpoint(tx, projection.name, true);
+        if (live !== null && (position === null || live > position) && attempt < MAX_SWAP_ATTEMPTS) return false;
+        for (const table of projection.tables) {
+          const old = identifier(`${table}__old`);
+          await tx.query(`LOCK TABLE ${identifier(table)} IN ACCESS EXCLUSIVE MODE`);
+          await tx.query(`DROP TABLE IF EXISTS ${old}`);
+          await tx.query(`ALTER TABLE ${identifier(table)} RENAME TO ${old}`);
+          await tx.query(`ALTER TABLE ${identifier(rebuildTables(table))} RENAME TO ${identifier(table)}`);
+          await tx.query(`DROP TABLE ${old}`);
+        }
+        // The new tables stand at `position`; the live runner carries them on from there.
+        await writeCheckpoint(tx, projection.name, position);
+        return true;
+      });
+      if (swapped) break;
+    }
+    // Swapped in: the live runner keeps it from here, so later pages go to the others only.
+    building.delete(projection);
+    results.push({ projection: projection.name, eventsApplied: eventsDone, position, seconds: (now() - started) / 1000 });
   }
   await report(true);
-  return { projection: projection.name, eventsApplied: eventsDone, position, seconds: (now() - started) / 1000 };
+  return results;
 };

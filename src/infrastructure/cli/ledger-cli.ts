@@ -10,7 +10,7 @@ import type { Projection } from '../../projections/projection';
 import { DEFAULT_RUNNER_OPTIONS } from '../../projections/projection-runner';
 import { PROJECTIONS, projectionNamed } from '../../projections/projections.registry';
 import { ProjectionsHost } from '../../projections/projections-host';
-import { rebuildProjection, type RebuildProgress } from '../../projections/rebuild';
+import { rebuildProjections, type RebuildProgress } from '../../projections/rebuild';
 import { ConfigError, loadConfig } from '../config/app-config';
 import type { SqlClient } from '../postgres/sql-client';
 import { openEventStore, openSqlClient } from '../stores';
@@ -45,10 +45,11 @@ const progressPrinter = () =>
     ? (progress: RebuildProgress) => process.stdout.write(`\r\x1b[2K${formatProgress(progress)}`)
     : (progress: RebuildProgress) => say(formatProgress(progress));
 
+/** One read of the log feeds every selected projection; each is swapped in when it has caught up. */
 const rebuild = async (sql: SqlClient, store: EventStore, selected: readonly Projection[]): Promise<void> => {
-  for (const projection of selected) {
-    const result = await rebuildProjection(sql, store, projection, { batchSize: REBUILD_BATCH_SIZE, onProgress: progressPrinter() });
-    if (process.stdout.isTTY) process.stdout.write('\n');
+  const results = await rebuildProjections(sql, store, selected, { batchSize: REBUILD_BATCH_SIZE, onProgress: progressPrinter() });
+  if (process.stdout.isTTY) process.stdout.write('\n');
+  for (const result of results) {
     say(
       `${result.projection}: rebuilt from ${result.eventsApplied.toLocaleString('en-US')} events in ${Math.round(result.seconds * 10) / 10} s, swapped in at position ${String(result.position)}`,
     );
