@@ -276,17 +276,17 @@ const tableDifferences = async (tx: SqlExecutor, table: string, limit: number): 
     const position = typeof rawPosition === 'number' || typeof rawPosition === 'string' ? BigInt(rawPosition) : null;
     const where = key.map((column) => `${column}=${JSON.stringify(any[column])}`).join(' ');
     if (pair.live === undefined || pair.replay === undefined) {
-      report(problems, account, position, `${table} row ${where}`, pair.live === undefined ? 'missing' : 'present', pair.replay === undefined ? 'missing' : 'present');
+      addReadModelProblem(problems, account, position, `${table} row ${where}`, pair.live === undefined ? 'missing' : 'present', pair.replay === undefined ? 'missing' : 'present');
       continue;
     }
     for (const column of Object.keys(pair.replay)) {
       const [stored, recomputed] = [pair.live[column], pair.replay[column]];
       if (JSON.stringify(stored) === JSON.stringify(recomputed)) continue;
-      report(problems, account, position, `${table}.${column} (${where})`, show(column, stored), show(column, recomputed));
+      addReadModelProblem(problems, account, position, `${table}.${column} (${where})`, show(column, stored), show(column, recomputed));
     }
   }
   return problems;
 };
 
-const report = (problems: AuditProblem[], account: string | null, position: bigint | null, subject: string, stored: string, recomputed: string) =>
+const addReadModelProblem = (problems: AuditProblem[], account: string | null, position: bigint | null, subject: string, stored: string, recomputed: string) =>
   problems.push({ check: 'read_model', account, position, subject, stored, recomputed });

@@ -28,6 +28,9 @@ const STATUS: Readonly<Record<ApiErrorCode, number>> = {
   internal_error: 500,
 };
 
+/** The codes API.md names; `internal_error` is the one it calls a bug. */
+export const CONTRACT_ERROR_CODES: readonly ApiErrorCode[] = (Object.keys(STATUS) as ApiErrorCode[]).filter((code) => code !== 'internal_error');
+
 export interface FieldProblem {
   readonly field: string;
   readonly problem: string;

@@ -11,7 +11,7 @@ import {
   type SchemaObject,
 } from '@nestjs/swagger';
 import { z } from 'zod';
-import { ApiError, type ApiErrorCode } from '../http/api-error';
+import { ApiError, CONTRACT_ERROR_CODES, type ApiErrorCode } from '../http/api-error';
 
 /** UI at /docs, the document at /docs-json (SwaggerModule's default, which other tools fetch). */
 export const DOCS_PATH = 'docs';
@@ -91,18 +91,7 @@ const errorSchema: SchemaObject = {
   properties: {
     error: {
       type: 'string',
-      enum: [
-        'validation_failed',
-        'unauthenticated',
-        'insufficient_credits',
-        'forbidden',
-        'not_found',
-        'idempotency_key_reused',
-        'reservation_closed',
-        'payload_too_large',
-        'rate_limited',
-        'unavailable',
-      ] satisfies ApiErrorCode[],
+      enum: [...CONTRACT_ERROR_CODES],
     },
     message: { type: 'string' },
     fields: {
