@@ -100,6 +100,12 @@ const expectedBalance = (count) => {
   return count * MAX_CHARGE - spent;
 };
 
+/** Commands of a seeded account inside the 24 h idempotency window of its newest event (±1 for ms rounding). */
+const expectedWindowCommands = (count) => {
+  const step = (SPREAD_DAYS * DAY_MS) / count;
+  return Math.min(count, Math.floor(DAY_MS / step) + 1);
+};
+
 /**
  * When the service chains its events (metadata prevHash/hash, src/application/accounts/event-chain.ts),
  * seeded events are chained the same way, so they have the stored shape and size of real ones.
@@ -246,8 +252,13 @@ const load = async (url, accountId, warmLoads, expectedBalanceMillicredits, expe
   for (let i = 0; i < warmLoads && (i === 0 || performance.now() < budgetEnds); i += 1) warm.push((await timeLoad()).ms);
   const sorted = [...warm].sort((a, b) => a - b);
   const state = cold.loaded.state;
+  // The idempotency window must come back whole: records in the state, plus the ids a snapshot archived.
+  const windowCommands = state.commands.size + (cold.loaded.archivedCommands?.size ?? 0);
+  const expectedWindow = expectedWindowCommands(expectedEvents);
   const verified =
-    state.balanceMillicredits === expectedBalanceMillicredits && Number(cold.loaded.expectedRevision) === expectedEvents - 1;
+    state.balanceMillicredits === expectedBalanceMillicredits &&
+    Number(cold.loaded.expectedRevision) === expectedEvents - 1 &&
+    Math.abs(windowCommands - expectedWindow) <= 1;
   await app.close();
   rmSync(dataDir, { recursive: true, force: true });
   return {
@@ -258,6 +269,7 @@ const load = async (url, accountId, warmLoads, expectedBalanceMillicredits, expe
     warmMedianMs: sorted[Math.floor(sorted.length / 2)] ?? null,
     verified,
     balanceMillicredits: state.balanceMillicredits,
+    idempotencyWindow: { commands: windowCommands, archived: cold.loaded.archivedCommands?.size ?? null, expected: expectedWindow },
     expectedRevision: cold.loaded.expectedRevision,
     // what the repository says about snapshots, when it says anything
     eventsReplayedOnColdLoad: cold.loaded.eventsSinceSnapshot ?? null,

@@ -175,6 +175,25 @@ export const settleCommandPosition = (working: WorkingState, commandId: string, 
   commands.set(commandId, { ...record, position });
 };
 
+/**
+ * Puts back a record kept outside the state (a snapshot's archive of the idempotency
+ * window), so a repeat of its command is answered as before.
+ */
+export const recallCommand = (working: WorkingState, record: CommandRecord): void => {
+  (working as unknown as Draft).commands.set(record.commandId, record);
+};
+
+/**
+ * Drops a record the archive now keeps, unless the state has moved on to another record
+ * of that command; true when it was dropped.
+ */
+export const releaseCommand = (working: WorkingState, record: CommandRecord): boolean => {
+  const commands = (working as unknown as Draft).commands;
+  if (commands.get(record.commandId) !== record) return false;
+  commands.delete(record.commandId);
+  return true;
+};
+
 const applyInPlace = (draft: Draft, event: AccountEvent, position: number, options: EvolveOptions): void => {
   applyBalance(draft, event);
   if (!draft.lowBalanceArmed && saturatingMinus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {

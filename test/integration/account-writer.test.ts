@@ -58,7 +58,7 @@ const grant = (accountId: string, creditsMillicredits: number): AccountCommand =
   grantedBy: 'test',
 });
 
-const spend = (accountId: string, quantity: number, commandId = randomUUID()): AccountCommand => ({
+const spend = (accountId: string, quantity: number, commandId: string = randomUUID()): AccountCommand => ({
   type: 'UseCredits',
   accountId,
   commandId,
@@ -218,7 +218,95 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     const full = await replayed('long');
     expect(loaded.state.balanceMillicredits).toBe(full.state.balanceMillicredits);
     expect(loaded.state.totalUsedMillicredits).toBe(250_000);
-    expect([...loaded.state.commands.keys()]).toEqual([...full.state.commands.keys()]);
+    // The idempotency window is whole: records replayed since the snapshot, ids of the ones it archived.
+    expect(new Set([...loaded.archivedCommands.keys(), ...loaded.state.commands.keys()])).toEqual(new Set(full.state.commands.keys()));
+    expect(loaded.archivedCommands.size).toBeGreaterThanOrEqual(100);
     expect(loaded.expectedRevision).toBe(full.stream.length - 1);
+  });
+
+  const snapshotRevision = async (accountId: string): Promise<number> => {
+    const [row] = await database.client.query<{ revision: string }>(`SELECT revision::text AS revision FROM account_snapshots WHERE stream_id = $1`, [
+      accountStreamId(accountId),
+    ]);
+    return row === undefined ? -1 : Number(row.revision);
+  };
+  /** The executor writes snapshots in the background: waits until one reaches `revision`. */
+  const snapshotReaches = async (accountId: string, revision: number): Promise<void> => {
+    for (const started = Date.now(); (await snapshotRevision(accountId)) < revision; ) {
+      if (Date.now() - started > 10_000) throw new Error(`no snapshot of ${accountId} at revision ${revision}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const recordOf = (outcome: CommandOutcome | undefined) => {
+    if (outcome === undefined || outcome.status === 'unchanged' || outcome.status === 'rejected') throw new Error(`no record: ${JSON.stringify(outcome)}`);
+    return outcome.record;
+  };
+
+  it('answers a repeat of a command a snapshot archived exactly as the first time, in a fresh writer and in the one that archived it', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('archived', 1_000_000));
+    const first = await executor.execute(spend('archived', 7, 'archived-key'));
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(Array.from({ length: 50 }, () => executor.execute(spend('archived', 1))));
+    }
+    await snapshotReaches('archived', 100);
+    const [archivedRow] = await database.client.query<{ record: string }>(
+      `SELECT record FROM account_command_records WHERE stream_id = $1 AND command_id = 'archived-key'`,
+      [accountStreamId('archived')],
+    );
+    expect(archivedRow).toBeDefined();
+
+    // The writer that archived it no longer holds the record: it recalls it from the archive.
+    const again = await executor.execute(spend('archived', 7, 'archived-key'));
+    expect(again.status).toBe('replayed');
+    expect(recordOf(again)).toEqual(recordOf(first));
+
+    // A fresh writer loads the snapshot, which holds only the id.
+    const fresh = await writer();
+    const loaded = await fresh.accounts.load('archived');
+    expect(loaded.archivedCommands.has('archived-key')).toBe(true);
+    expect(loaded.state.commands.has('archived-key')).toBe(false);
+    const repeat = await fresh.executor.execute(spend('archived', 7, 'archived-key'));
+    expect(repeat.status).toBe('replayed');
+    expect(recordOf(repeat)).toEqual(recordOf(first));
+    // The same key with another request is refused, and nothing was charged twice.
+    expect(status(await fresh.executor.execute(spend('archived', 8, 'archived-key')))).toBe('idempotency_key_reused');
+    const { stream, state } = await replayed('archived');
+    expect(stream.filter((event) => (event.data as { commandId: string }).commandId === 'archived-key')).toHaveLength(1);
+    expect(state.totalUsedMillicredits).toBe(7_000 + 150_000);
+  });
+
+  it('never applies a command again when the archive lost the record its snapshot names', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('lost', 1_000_000));
+    await executor.execute(spend('lost', 3, 'lost-key'));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('lost', 1))));
+    await snapshotReaches('lost', 100);
+    await database.client.query(`DELETE FROM account_command_records WHERE stream_id = $1 AND command_id = 'lost-key'`, [accountStreamId('lost')]);
+
+    const fresh = await writer();
+    await expect(fresh.executor.execute(spend('lost', 3, 'lost-key'))).rejects.toThrow(/archived records of lost-key are missing/);
+    const { stream } = await replayed('lost');
+    expect(stream.filter((event) => (event.data as { commandId: string }).commandId === 'lost-key')).toHaveLength(1);
+  });
+
+  it('forgets archived records once the idempotency window has passed them', async () => {
+    const { executor } = await writer();
+    const dayMs = 24 * 3_600_000;
+    const at = (command: AccountCommand, agoMs: number): AccountCommand => ({ ...command, now: new Date(Date.now() - agoMs).toISOString() });
+    await executor.execute(at(grant('forgetful', 1_000_000), 3 * dayMs));
+    await executor.execute(at(spend('forgetful', 2, 'old-key'), 3 * dayMs));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('forgetful', 1))));
+    await snapshotReaches('forgetful', 100);
+
+    const keys = await database.client.query<{ command_id: string }>(`SELECT command_id FROM account_command_records WHERE stream_id = $1`, [
+      accountStreamId('forgetful'),
+    ]);
+    expect(keys.map((row) => row.command_id)).not.toContain('old-key');
+    expect(keys.length).toBeGreaterThanOrEqual(99);
+    const loaded = await (await writer()).accounts.load('forgetful');
+    expect(loaded.archivedCommands.has('old-key')).toBe(false);
+    // Outside the window the key is free again: the same request is a new spend.
+    expect(status(await executor.execute(spend('forgetful', 2, 'old-key')))).toBe('applied');
   });
 });

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AccountCommand } from '../../domain/account.commands';
 import { decide, type Decision } from '../../domain/account.decider';
-import { advance, settleCommandPosition, workingCopy, type CommandRecord, type WorkingState } from '../../domain/account.state';
+import { advance, recallCommand, settleCommandPosition, workingCopy, type CommandRecord, type WorkingState } from '../../domain/account.state';
 import type { LedgerError } from '../../domain/ledger-error';
 import { EVENT_STORE, type AppendRequest, type BatchAppendOutcome, type EventStore, type ExpectedRevision } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
-import { AccountRepository, type LoadedAccount } from './account-repository';
+import { AccountRepository, releaseArchived, type LoadedAccount } from './account-repository';
 import { storedHash } from './event-chain';
 import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
@@ -38,6 +38,8 @@ interface CachedAccount {
   lastHash: string;
   position: number;
   eventsSinceSnapshot: number;
+  /** Commands of the idempotency window whose records the snapshot store keeps: id → recorded at (ms). */
+  readonly archived: Map<string, number>;
 }
 
 /** What one batch does to one account: its decisions and the events they append. */
@@ -153,7 +155,9 @@ export class AccountCommandExecutor {
     await Promise.all(
       [...byAccount].map(async ([accountId, pendings]) => {
         try {
-          plans.push(this.plan(accountId, await this.cached(accountId), pendings));
+          const cached = await this.cached(accountId);
+          await this.recall(accountId, cached, pendings);
+          plans.push(this.plan(accountId, cached, pendings));
         } catch (error) {
           this.cache.delete(accountId);
           for (const pending of pendings) pending.reject(error);
@@ -193,6 +197,7 @@ export class AccountCommandExecutor {
       lastHash: loaded.lastHash,
       position: loaded.position,
       eventsSinceSnapshot: loaded.eventsSinceSnapshot,
+      archived: new Map(loaded.archivedCommands),
     };
     this.cache.set(accountId, cached);
     for (const oldest of this.cache.keys()) {
@@ -200,6 +205,28 @@ export class AccountCommandExecutor {
       this.cache.delete(oldest);
     }
     return cached;
+  }
+
+  /**
+   * Brings back the archived records of the commands about to be decided that may repeat
+   * one inside the window; a record the archive should hold but does not is an error,
+   * never a reason to apply the command a second time.
+   */
+  private async recall(accountId: string, cached: CachedAccount, pendings: readonly Pending[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const { command } of pendings) {
+      const recordedAt = cached.archived.get(command.commandId);
+      if (recordedAt === undefined || cached.working.commands.has(command.commandId)) continue;
+      if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.add(command.commandId);
+    }
+    if (wanted.size === 0) return;
+    const records = await this.accounts.recallCommands(accountId, [...wanted]);
+    for (const record of records) {
+      recallCommand(cached.working, record);
+      cached.archived.delete(record.commandId);
+    }
+    const missing = [...wanted].filter((commandId) => cached.archived.has(commandId));
+    if (missing.length > 0) throw new Error(`account ${accountId}: the archived records of ${missing.join(', ')} are missing`);
   }
 
   /** Decides the account's commands in order, each against the state the ones before it left. */
@@ -245,7 +272,7 @@ export class AccountCommandExecutor {
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
       // A snapshot costs the size of the state, so a large state is kept less often: O(1) per event either way.
-      const size = cached.working.commands.size + cached.working.reservations.size + cached.working.purchases.size;
+      const size = cached.working.commands.size + cached.archived.size + cached.working.reservations.size + cached.working.purchases.size;
       if (cached.eventsSinceSnapshot >= Math.max(this.settings.snapshotEveryEvents, size)) this.snapshot(plan.accountId, cached);
     }
     for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
@@ -279,15 +306,22 @@ export class AccountCommandExecutor {
     setTimeout(() => this.enqueue(again, true), Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempts));
   }
 
-  /** The state is copied now, while it is still at this revision, and written in the background. */
+  /**
+   * The state is copied now, while it is still at this revision, and written in the
+   * background; once its records are archived they leave the cached state (unless a
+   * newer record of the same command took their place meanwhile).
+   */
   private snapshot(accountId: string, cached: CachedAccount): void {
     cached.eventsSinceSnapshot = 0;
-    void this.accounts.saveSnapshot(accountId, {
-      state: workingCopy(cached.working),
-      expectedRevision: cached.expectedRevision,
-      position: cached.position,
-      lastHash: cached.lastHash,
-      eventsSinceSnapshot: 0,
-    });
+    void this.accounts
+      .saveSnapshot(accountId, {
+        state: workingCopy(cached.working),
+        expectedRevision: cached.expectedRevision,
+        position: cached.position,
+        lastHash: cached.lastHash,
+        eventsSinceSnapshot: 0,
+        archivedCommands: new Map(cached.archived),
+      })
+      .then((saved) => releaseArchived(cached.working, cached.archived, saved));
   }
 }

@@ -1,11 +1,19 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { accountStreamId, type AccountEvent } from '../../domain/account.events';
-import { advance, initialAccountState, workingCopy, type AccountState, type WorkingState } from '../../domain/account.state';
+import {
+  advance,
+  initialAccountState,
+  releaseCommand,
+  workingCopy,
+  type AccountState,
+  type CommandRecord,
+  type WorkingState,
+} from '../../domain/account.state';
 import { ID_GENERATOR, type IdGenerator } from '../clock.port';
 import { EVENT_STORE, type AppendRequest, type AppendResult, type EventStore, type ExpectedRevision, type RecordedEvent } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { decodeAccountEvent, encodeAccountEvent, positionNumber } from './account-event-codec';
-import { SNAPSHOT_STORE, type SnapshotStore } from './account-snapshot';
+import { SNAPSHOT_STORE, type ArchivedCommands, type SnapshotStore } from './account-snapshot';
 import { chainEvents, GENESIS_HASH, storedHash } from './event-chain';
 
 export interface LoadedAccount {
@@ -17,7 +25,15 @@ export interface LoadedAccount {
   readonly lastHash: string;
   /** Events replayed on top of the snapshot (or from the start): how stale the snapshot is. */
   readonly eventsSinceSnapshot: number;
+  /** Commands of the idempotency window whose records the snapshot store keeps, not the state. */
+  readonly archivedCommands: ArchivedCommands;
 }
+
+/**
+ * Archived records are forgotten this long after the window closes on them, so a process
+ * whose clock runs a little behind never looks for a record another one already forgot.
+ */
+const ARCHIVE_GRACE_MS = 60 * 60 * 1000;
 
 const NEVER_WRITTEN: LoadedAccount = {
   state: initialAccountState,
@@ -25,6 +41,7 @@ const NEVER_WRITTEN: LoadedAccount = {
   position: 0,
   lastHash: GENESIS_HASH,
   eventsSinceSnapshot: 0,
+  archivedCommands: new Map(),
 };
 
 /** The revision the next event of a stream gets. */
@@ -46,24 +63,60 @@ export class AccountRepository {
     const start: LoadedAccount =
       snapshot === undefined
         ? NEVER_WRITTEN
-        : { state: snapshot.state, expectedRevision: snapshot.revision, position: snapshot.position, lastHash: snapshot.lastHash, eventsSinceSnapshot: 0 };
+        : {
+            state: snapshot.state,
+            expectedRevision: snapshot.revision,
+            position: snapshot.position,
+            lastHash: snapshot.lastHash,
+            eventsSinceSnapshot: 0,
+            archivedCommands: snapshot.archivedCommands,
+          };
     const loaded = await this.replay(streamId, start);
-    if (loaded.eventsSinceSnapshot >= this.settings.snapshotEveryEvents) await this.saveSnapshot(accountId, loaded);
-    return loaded;
+    if (loaded.eventsSinceSnapshot < this.settings.snapshotEveryEvents) return loaded;
+    const archived = new Map(loaded.archivedCommands);
+    const working = workingCopy(loaded.state);
+    const saved = await this.saveSnapshot(accountId, loaded);
+    releaseArchived(working, archived, saved);
+    return { ...loaded, state: working, archivedCommands: archived };
   }
 
-  /** Keeps a snapshot of a loaded state; a failure only means a longer next load. */
-  async saveSnapshot(accountId: string, account: LoadedAccount): Promise<void> {
-    if (this.snapshots === null || typeof account.expectedRevision !== 'number') return;
-    await this.snapshots
-      .write({
-        streamId: accountStreamId(accountId),
-        revision: account.expectedRevision,
-        position: account.position,
-        lastHash: account.lastHash,
-        state: account.state,
-      })
-      .catch(() => undefined);
+  /**
+   * Keeps a snapshot of a loaded state (whose records the caller must not change until
+   * this settles) and archives its command records. Resolves to what was archived:
+   * undefined when there is no snapshot store or the write failed, which only means a
+   * longer next load.
+   */
+  async saveSnapshot(accountId: string, account: LoadedAccount): Promise<SavedSnapshot | undefined> {
+    if (this.snapshots === null || typeof account.expectedRevision !== 'number') return undefined;
+    const records = [...account.state.commands.values()];
+    let newest = 0;
+    for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
+    for (const recordedAt of account.archivedCommands.values()) newest = Math.max(newest, recordedAt);
+    const forgetBefore = newest - this.settings.idempotencyRetentionMs - ARCHIVE_GRACE_MS;
+    const archivedCommands = new Map<string, number>();
+    for (const [commandId, recordedAt] of account.archivedCommands) if (recordedAt >= forgetBefore) archivedCommands.set(commandId, recordedAt);
+    try {
+      await this.snapshots.write(
+        {
+          streamId: accountStreamId(accountId),
+          revision: account.expectedRevision,
+          position: account.position,
+          lastHash: account.lastHash,
+          state: account.state,
+          archivedCommands,
+        },
+        forgetBefore,
+      );
+      return { records, forgetBefore };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The archived records of these commands of the account, each as it was answered. */
+  async recallCommands(accountId: string, commandIds: readonly string[]): Promise<readonly CommandRecord[]> {
+    if (this.snapshots === null || commandIds.length === 0) return [];
+    return this.snapshots.recallCommands(accountStreamId(accountId), commandIds);
   }
 
   /** The events of a stream as an append request, chained onto the stream's last event. */
@@ -103,6 +156,7 @@ export class AccountRepository {
       working ??= workingCopy(start.state);
       advance(working, page.map(decoded), options);
       loaded = {
+        ...loaded,
         state: working,
         expectedRevision: last.streamRevision,
         position: positionNumber(last.position),
@@ -115,5 +169,24 @@ export class AccountRepository {
     }
   }
 }
+
+export interface SavedSnapshot {
+  /** The command records the snapshot archived. */
+  readonly records: readonly CommandRecord[];
+  /** Archived commands recorded before this instant (epoch ms) were forgotten. */
+  readonly forgetBefore: number;
+}
+
+/**
+ * After a snapshot: the records it archived leave the working state for the index of
+ * archived commands, and ids the archive forgot leave the index.
+ */
+export const releaseArchived = (working: WorkingState, archived: Map<string, number>, saved: SavedSnapshot | undefined): void => {
+  if (saved === undefined) return;
+  for (const [commandId, recordedAt] of archived) if (recordedAt < saved.forgetBefore) archived.delete(commandId);
+  for (const record of saved.records) {
+    if (releaseCommand(working, record)) archived.set(record.commandId, Date.parse(record.recordedAt));
+  }
+};
 
 const decoded = (recorded: RecordedEvent) => ({ event: decodeAccountEvent(recorded), position: positionNumber(recorded.position) });

@@ -8,26 +8,44 @@ import type { AccountState, CommandRecord, PurchaseRecord, Reservation } from '.
  * the log without them, and a snapshot of another schema version is ignored.
  * Bump the version whenever AccountState or evolve changes what a replay produces.
  */
-export const ACCOUNT_SNAPSHOT_VERSION = 1;
+export const ACCOUNT_SNAPSHOT_VERSION = 2;
+
+/**
+ * The idempotency window of a long-lived account holds tens of thousands of command
+ * records, each with its first event: parsing them all would dominate every load. A
+ * snapshot therefore archives the records (one row each, beside the snapshot) and keeps
+ * only their ids; a command whose id is archived has its record recalled before it is
+ * decided, so a repeat is answered exactly as before.
+ */
+export type ArchivedCommands = ReadonlyMap<string, number>;
 
 export interface AccountSnapshot {
   readonly streamId: string;
   readonly revision: number;
   readonly position: number;
   readonly lastHash: string;
+  /** On write, its command records are archived; on read, it holds none. */
   readonly state: AccountState;
+  /** Commands of the idempotency window whose records are archived: id → recorded at (epoch ms). */
+  readonly archivedCommands: ArchivedCommands;
 }
 
 export interface SnapshotStore {
   /** The newest snapshot of the stream in the current version, if any. */
   read(streamId: string): Promise<AccountSnapshot | undefined>;
-  /** Keeps the snapshot unless a newer revision is already kept. */
-  write(snapshot: AccountSnapshot): Promise<void>;
+  /**
+   * In one transaction: archives the state's command records, forgets archived records
+   * recorded before `forgetBefore` (epoch ms), and keeps the snapshot unless a newer
+   * revision is already kept. Resolves once the records are durably archived.
+   */
+  write(snapshot: AccountSnapshot, forgetBefore: number): Promise<void>;
+  /** The archived records of these commands of the stream (those it has). */
+  recallCommands(streamId: string, commandIds: readonly string[]): Promise<readonly CommandRecord[]>;
 }
 
 export const SNAPSHOT_STORE = Symbol('SnapshotStore');
 
-/** AccountState as JSON: its maps become arrays of entries. */
+/** AccountState as JSON: its maps become arrays of entries (the commands' is empty in a snapshot). */
 export interface SerializedAccountState extends Omit<AccountState, 'commands' | 'purchases' | 'heldPayments' | 'reservations'> {
   readonly commands: ReadonlyArray<readonly [string, CommandRecord]>;
   readonly purchases: ReadonlyArray<readonly [string, PurchaseRecord]>;
