@@ -61,7 +61,7 @@ const options = {
   warmLoads: num('warm-loads', 'BENCH_WARM_LOADS', 5, 3),
   fundConcurrency: 32,
   spreadDays: Number(process.env.BENCH_SPREAD_DAYS ?? 30), // seeded histories span this many days (read by bench/lib/replay.mjs)
-  rebuildBatchSize: 5000, // the batch of `npm run projections:rebuild` (src/infrastructure/cli/projections-cli.ts)
+  rebuildBatchSize: 20000, // DEFAULT_REBUILD_BATCH_SIZE (src/projections/rebuild.ts), the batch of `npm run projections:rebuild`
   only: flags.only ?? 'all',
 };
 if (!['all', 'http', 'replay'].includes(options.only)) {

@@ -40,83 +40,103 @@ export const emptyBalanceRow = (accountId: string): BalanceRow => ({
   updatedAt: new Date(0).toISOString(),
 });
 
-const withLot = (row: BalanceRow, lotId: string, millicredits: number, expiresAt: string | null): BalanceRow => ({
-  ...row,
-  balanceMillicredits: row.balanceMillicredits + millicredits,
-  lots: [...row.lots, { lotId, remainingMillicredits: millicredits, expiresAt }],
-});
+type LotDraft = { -readonly [K in keyof BalanceLot]: BalanceLot[K] };
+/** A row being folded: a private copy (its lots too), changed in place, so each event costs only itself. */
+type RowDraft = { -readonly [K in Exclude<keyof BalanceRow, 'lots'>]: BalanceRow[K] } & { lots: LotDraft[] };
 
-const withDraws = (row: BalanceRow, draws: readonly LotDraw[], millicredits: number): BalanceRow => ({
-  ...row,
-  balanceMillicredits: row.balanceMillicredits - millicredits,
-  lots: row.lots
-    .map((lot) => {
-      const taken = draws.filter((draw) => draw.lotId === lot.lotId).reduce((sum, draw) => sum + draw.millicredits, 0);
-      return taken === 0 ? lot : { ...lot, remainingMillicredits: lot.remainingMillicredits - taken };
-    })
-    .filter((lot) => lot.remainingMillicredits > 0),
-});
+const draftOf = (row: BalanceRow): RowDraft => ({ ...row, lots: row.lots.map((lot) => ({ ...lot })) });
 
-const applyEvent = (row: BalanceRow, event: AccountEvent): BalanceRow => {
+const addLot = (row: RowDraft, lotId: string, millicredits: number, expiresAt: string | null): void => {
+  row.balanceMillicredits += millicredits;
+  row.lots.push({ lotId, remainingMillicredits: millicredits, expiresAt });
+};
+
+const takeDraws = (row: RowDraft, draws: readonly LotDraw[], millicredits: number): void => {
+  row.balanceMillicredits -= millicredits;
+  for (const draw of draws) {
+    const index = row.lots.findIndex((lot) => lot.lotId === draw.lotId);
+    const lot = row.lots[index];
+    if (lot === undefined) continue;
+    lot.remainingMillicredits -= draw.millicredits;
+    if (lot.remainingMillicredits <= 0) row.lots.splice(index, 1);
+  }
+};
+
+const applyEvent = (row: RowDraft, event: AccountEvent): void => {
   switch (event.type) {
     case 'CreditsPurchased': {
       const { lotId, creditsMillicredits, debtSettledMillicredits } = event.data;
       // Credits that pay off debt raise the balance without becoming a lot.
       const lotMillicredits = creditsMillicredits - debtSettledMillicredits;
-      const credited = lotMillicredits > 0 ? withLot(row, lotId, lotMillicredits, null) : row;
-      return {
-        ...credited,
-        balanceMillicredits: credited.balanceMillicredits + debtSettledMillicredits,
-        totalPurchasedMillicredits: row.totalPurchasedMillicredits + creditsMillicredits,
-      };
+      if (lotMillicredits > 0) addLot(row, lotId, lotMillicredits, null);
+      row.balanceMillicredits += debtSettledMillicredits;
+      row.totalPurchasedMillicredits += creditsMillicredits;
+      return;
     }
     case 'CreditsRefunded': {
       const { draws, creditsMillicredits, debtIncurredMillicredits } = event.data;
-      const drawn = withDraws(row, draws, creditsMillicredits - debtIncurredMillicredits);
-      return { ...drawn, balanceMillicredits: drawn.balanceMillicredits - debtIncurredMillicredits };
+      takeDraws(row, draws, creditsMillicredits - debtIncurredMillicredits);
+      row.balanceMillicredits -= debtIncurredMillicredits;
+      return;
     }
     case 'PaymentHeldForReview':
-      return row;
+      return;
     case 'CreditsReserved':
-      return { ...row, reservedMillicredits: row.reservedMillicredits + event.data.reservedMillicredits };
+      row.reservedMillicredits += event.data.reservedMillicredits;
+      return;
     case 'ReservationCaptured': {
       const { draws, chargedMillicredits, reservedMillicredits } = event.data;
-      return {
-        ...withDraws(row, draws, chargedMillicredits),
-        reservedMillicredits: row.reservedMillicredits - reservedMillicredits,
-        totalUsedMillicredits: row.totalUsedMillicredits + chargedMillicredits,
-      };
+      takeDraws(row, draws, chargedMillicredits);
+      row.reservedMillicredits -= reservedMillicredits;
+      row.totalUsedMillicredits += chargedMillicredits;
+      return;
     }
     case 'ReservationReleased':
-      return { ...row, reservedMillicredits: row.reservedMillicredits - event.data.releasedMillicredits };
+      row.reservedMillicredits -= event.data.releasedMillicredits;
+      return;
     case 'LowBalanceThresholdSet':
-      return { ...row, lowBalanceThresholdMillicredits: event.data.thresholdMillicredits };
+      row.lowBalanceThresholdMillicredits = event.data.thresholdMillicredits;
+      return;
     case 'LowBalanceReached':
-      return row;
+      return;
     case 'CreditsExpired':
-      return withDraws(row, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);
+      takeDraws(row, [{ lotId: event.data.lotId, millicredits: event.data.expiredMillicredits }], event.data.expiredMillicredits);
+      return;
     case 'CreditsGranted': {
       const { lotId, creditsMillicredits, expiresAt } = event.data;
-      return { ...withLot(row, lotId, creditsMillicredits, expiresAt), totalGrantedMillicredits: row.totalGrantedMillicredits + creditsMillicredits };
+      addLot(row, lotId, creditsMillicredits, expiresAt);
+      row.totalGrantedMillicredits += creditsMillicredits;
+      return;
     }
     case 'CreditsUsed': {
       const { draws, chargedMillicredits } = event.data;
-      return { ...withDraws(row, draws, chargedMillicredits), totalUsedMillicredits: row.totalUsedMillicredits + chargedMillicredits };
+      takeDraws(row, draws, chargedMillicredits);
+      row.totalUsedMillicredits += chargedMillicredits;
+      return;
     }
     case 'CreditsAdjusted': {
       const { adjustmentId, creditsMillicredits, draws } = event.data;
-      return creditsMillicredits > 0 ? withLot(row, adjustmentId, creditsMillicredits, null) : withDraws(row, draws, -creditsMillicredits);
+      if (creditsMillicredits > 0) addLot(row, adjustmentId, creditsMillicredits, null);
+      else takeDraws(row, draws, -creditsMillicredits);
+      return;
     }
     default:
       return assertNever(event);
   }
 };
 
-/** A balance row after one event; an event at or before the row's revision is already in it. */
-export const evolveBalanceRow = (row: BalanceRow, { event, streamRevision, position }: ProjectedEvent): BalanceRow =>
-  streamRevision <= row.lastRevision
-    ? row
-    : { ...applyEvent(row, event), lastRevision: streamRevision, lastPosition: position, updatedAt: event.data.occurredAt };
+/** A balance row after these events of its account, in order; an event at or before the row's revision is already in it. */
+export const foldBalanceRow = (row: BalanceRow, events: readonly ProjectedEvent[]): BalanceRow => {
+  const draft = draftOf(row);
+  for (const { event, streamRevision, position } of events) {
+    if (streamRevision <= draft.lastRevision) continue;
+    applyEvent(draft, event);
+    draft.lastRevision = streamRevision;
+    draft.lastPosition = position;
+    draft.updatedAt = event.data.occurredAt;
+  }
+  return draft;
+};
 
 interface BalanceRecord {
   readonly account_id: string;
@@ -193,9 +213,7 @@ export const balancesProjection: Projection = {
     if (byAccount.size === 0) return;
     const name = table('balances');
     const current = await readBalanceRows(tx, name, [...byAccount.keys()]);
-    const rows = [...byAccount].map(([accountId, items]) =>
-      items.reduce(evolveBalanceRow, current.get(accountId) ?? emptyBalanceRow(accountId)),
-    );
+    const rows = [...byAccount].map(([accountId, items]) => foldBalanceRow(current.get(accountId) ?? emptyBalanceRow(accountId), items));
     await tx.query(
       `INSERT INTO ${identifier(name)} AS b
          (account_id, balance, reserved, total_purchased, total_granted, total_used, lots, low_balance_threshold, last_revision, last_position, updated_at)

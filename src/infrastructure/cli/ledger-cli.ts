@@ -10,7 +10,7 @@ import type { Projection } from '../../projections/projection';
 import { DEFAULT_RUNNER_OPTIONS } from '../../projections/projection-runner';
 import { PROJECTIONS, projectionNamed } from '../../projections/projections.registry';
 import { ProjectionsHost } from '../../projections/projections-host';
-import { rebuildProjections, type RebuildProgress } from '../../projections/rebuild';
+import { DEFAULT_REBUILD_BATCH_SIZE, rebuildProjections, type RebuildProgress } from '../../projections/rebuild';
 import { ConfigError, loadConfig } from '../config/app-config';
 import type { SqlClient } from '../postgres/sql-client';
 import { openEventStore, openSqlClient } from '../stores';
@@ -30,7 +30,6 @@ The service's configuration applies (DATABASE_URL, EVENTSTORE_CONNECTION_STRING,
 Shortcuts: npm run projections, npm run projections:rebuild.
 projections: ${PROJECTIONS.map((projection) => projection.name).join(', ')}`;
 
-const REBUILD_BATCH_SIZE = 5000;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -47,7 +46,7 @@ const progressPrinter = () =>
 
 /** One read of the log feeds every selected projection; each is swapped in when it has caught up. */
 const rebuild = async (sql: SqlClient, store: EventStore, selected: readonly Projection[]): Promise<void> => {
-  const results = await rebuildProjections(sql, store, selected, { batchSize: REBUILD_BATCH_SIZE, onProgress: progressPrinter() });
+  const results = await rebuildProjections(sql, store, selected, { batchSize: DEFAULT_REBUILD_BATCH_SIZE, onProgress: progressPrinter() });
   if (process.stdout.isTTY) process.stdout.write('\n');
   for (const result of results) {
     say(

@@ -27,7 +27,8 @@ interface EventRow {
   readonly data: object;
   readonly metadata: Record<string, unknown>;
   readonly transaction_id: string;
-  readonly recorded_at: Date | string;
+  /** Epoch milliseconds: a number parses far faster than a timestamptz, and a replay reads millions. */
+  readonly recorded_at_ms: string;
 }
 
 interface AppendRow {
@@ -59,7 +60,8 @@ export interface PostgresEventStoreOptions {
 
 /** Text casts keep bigints exact in JS; ORDER BY must name the table's columns, not these aliases. */
 const EVENT_COLUMNS = `position::text AS position, stream_id, stream_revision::text AS stream_revision,
-  event_id, type, data, metadata, transaction_id::text AS transaction_id, recorded_at`;
+  event_id, type, data, metadata, transaction_id::text AS transaction_id,
+  floor(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`;
 
 /** Events of transactions below the horizon are all committed or gone: read only those. */
 const BELOW_HORIZON = `transaction_id < $1::xid8`;
@@ -291,5 +293,5 @@ const toRecordedEvent = (row: EventRow): RecordedEvent => ({
   streamId: row.stream_id,
   streamRevision: Number(row.stream_revision),
   position: BigInt(row.position),
-  recordedAt: new Date(row.recorded_at),
+  recordedAt: new Date(Number(row.recorded_at_ms)),
 });

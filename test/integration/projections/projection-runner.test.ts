@@ -83,12 +83,38 @@ const expectTotalsOf = async (sql: SqlExecutor, history: AccountHistory) => {
   expect(await rowCount(sql, 'transactions')).toBe(totals.events);
   expect(await usageSums(sql)).toEqual({ chargedMillicredits: totals.chargedMillicredits, quantity: totals.quantity });
   expect(await rowCount(sql, 'purchases')).toBe(totals.purchases);
-  const balances = await sql.query<{ account_id: string; balance: string; total_used: string }>(
-    'SELECT account_id, balance::text, total_used::text FROM balances ORDER BY account_id',
+  const balances = await sql.query<{
+    account_id: string;
+    balance: string;
+    reserved: string;
+    total_purchased: string;
+    total_granted: string;
+    total_used: string;
+    lots: Array<{ lotId: string; remainingMillicredits: number; expiresAt: string | null }>;
+  }>(
+    `SELECT account_id, balance::text, reserved::text, total_purchased::text, total_granted::text, total_used::text, lots
+       FROM balances ORDER BY account_id`,
   );
   const expected = [...history.states].sort(([a], [b]) => (a < b ? -1 : 1));
-  expect(balances.map((row) => [row.account_id, Number(row.balance), Number(row.total_used)])).toEqual(
-    expected.map(([accountId, state]) => [accountId, state.balanceMillicredits, state.totalUsedMillicredits]),
+  // Every figure and every lot (what is left of it, in burn order) is what the domain folded.
+  expect(
+    balances.map((row) => ({
+      accountId: row.account_id,
+      figures: [row.balance, row.reserved, row.total_purchased, row.total_granted, row.total_used].map(Number),
+      lots: row.lots.map((lot) => [lot.lotId, lot.remainingMillicredits, lot.expiresAt]),
+    })),
+  ).toEqual(
+    expected.map(([accountId, state]) => ({
+      accountId,
+      figures: [
+        state.balanceMillicredits,
+        state.reservedMillicredits,
+        state.totalPurchasedMillicredits,
+        state.totalGrantedMillicredits,
+        state.totalUsedMillicredits,
+      ],
+      lots: state.lots.map((lot) => [lot.lotId, lot.remainingMillicredits, lot.expiresAt]),
+    })),
   );
   // Each account's newest history entry shows the balance the write side folded.
   const newest = await sql.query<{ account_id: string; revision: string; balance_after: string }>(
