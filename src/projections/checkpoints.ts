@@ -29,34 +29,28 @@ export const readCheckpoint = async (sql: SqlExecutor, name: string, lock = fals
 };
 
 /**
- * Locks the checkpoint row for a batch and lets the batch commit without waiting for
- * its WAL flush: a read model is rebuilt from the log, and its checkpoint commits with
- * its rows, so a crash loses at most the last batches, which are applied again. Events
- * themselves are always committed durably.
+ * Locks a group's checkpoint rows for a batch (in name order, as every runner does, so
+ * two never deadlock) and lets the batch commit without waiting for its WAL flush: a
+ * read model is rebuilt from the log, and its checkpoint commits with its rows, so a
+ * crash loses at most the last batches, which are applied again. Events themselves are
+ * always committed durably.
  */
-export const lockCheckpointForBatch = async (tx: SqlExecutor, name: string): Promise<bigint | null> => {
-  const [row] = await tx.query<{ position: string | null }>(
-    `SELECT position::text AS position, set_config('synchronous_commit', 'off', true) AS durability
-       FROM ${CHECKPOINTS_TABLE} WHERE name = $1 FOR UPDATE`,
-    [name],
+export const lockCheckpointsForBatch = async (tx: SqlExecutor, names: readonly string[]): Promise<Map<string, bigint | null>> => {
+  const rows = await tx.query<{ name: string; position: string | null }>(
+    `SELECT name, position::text AS position, set_config('synchronous_commit', 'off', true) AS durability
+       FROM ${CHECKPOINTS_TABLE} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
+    [names],
   );
-  return row?.position == null ? null : BigInt(row.position);
+  return new Map(rows.map((row) => [row.name, row.position == null ? null : BigInt(row.position)]));
 };
 
-/**
- * Moves a checkpoint over a batch its projection has nothing to write for, in one
- * statement (no WAL flush waited for, as for every batch): only if it still stands at
- * `expected`, so a rebuild's swap that moved it meanwhile wins.
- */
-export const advanceCheckpoint = async (sql: SqlExecutor, name: string, expected: bigint | null, position: bigint): Promise<boolean> => {
-  const rows = await sql.query(
-    `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS durability)
-     UPDATE ${CHECKPOINTS_TABLE} SET position = $3, updated_at = now() FROM relaxed
-      WHERE name = $1 AND position IS NOT DISTINCT FROM $2::bigint RETURNING name`,
-    [name, expected === null ? null : expected.toString(), position.toString()],
+/** Moves the group's checkpoints up to `position`; one already past it (a rebuild swapped it in) stays. */
+export const advanceCheckpoints = (tx: SqlExecutor, names: readonly string[], position: bigint): Promise<readonly object[]> =>
+  tx.query(
+    `UPDATE ${CHECKPOINTS_TABLE} SET position = $2, updated_at = now()
+      WHERE name = ANY($1::text[]) AND (position IS NULL OR position < $2::bigint)`,
+    [names, position.toString()],
   );
-  return rows.length === 1;
-};
 
 export const readCheckpoints = async (sql: SqlExecutor, names: readonly string[]): Promise<readonly Checkpoint[]> => {
   const rows = await sql.query<{ name: string; position: string | null; updated_at: Date | string }>(

@@ -3,7 +3,7 @@ import type { EventStore, RecordedEvent } from '../application/event-store.port'
 import { abortablePause } from '../infrastructure/abortable-pause';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { inBatches } from './batches';
-import { advanceCheckpoint, createCheckpointsTable, ensureCheckpoint, lockCheckpointForBatch, readCheckpoint, writeCheckpoint } from './checkpoints';
+import { advanceCheckpoints, createCheckpointsTable, ensureCheckpoint, lockCheckpointsForBatch, readCheckpoints } from './checkpoints';
 import { liveTables, type Projection } from './projection';
 
 export interface RunnerFaults {
@@ -33,28 +33,42 @@ export const projectionLockKey = (name: string): number => {
 };
 
 /**
- * Keeps one projection up to date. Exactly one runner per projection is active across
- * all processes (a session advisory lock); the others stand by and take over when the
- * active one's connection dies. Each batch's read-model writes and its checkpoint commit
- * in one transaction, so every event is applied exactly once, even after a crash.
+ * Keeps a group of projections up to date from one read of the log. Exactly one runner
+ * per group is active across all processes (a session advisory lock); the others stand
+ * by and take over when the active one's connection dies.
+ *
+ * Each batch is one transaction for the whole group: it locks every checkpoint row,
+ * gives each projection the events past its own checkpoint, and moves the checkpoints
+ * with the rows, so every event is applied exactly once per projection, even after a
+ * crash. Per batch that is one commit and two checkpoint statements, instead of a
+ * transaction per projection. A checkpoint another process moved ahead (a rebuild's
+ * swap) is simply respected: that projection skips what it already holds.
  */
 export class ProjectionRunner {
   /** Emits 'applied' with the new checkpoint position after each committed batch. */
   readonly progress = new EventEmitter();
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
+  private readonly names: readonly string[];
 
   constructor(
     private readonly sql: SqlClient,
     private readonly store: EventStore,
-    readonly projection: Projection,
+    readonly projections: readonly Projection[],
     private readonly options: RunnerOptions = DEFAULT_RUNNER_OPTIONS,
   ) {
+    if (projections.length === 0) throw new Error('a projection runner needs at least one projection');
+    this.names = projections.map((projection) => projection.name);
     this.progress.setMaxListeners(0);
   }
 
+  /** What errors and the lease are reported under: the projections' names. */
+  get name(): string {
+    return this.names.join(',');
+  }
+
   async start(): Promise<void> {
-    await prepareProjection(this.sql, this.projection);
+    for (const projection of this.projections) await prepareProjection(this.sql, projection);
     this.running ??= this.loop();
   }
 
@@ -66,8 +80,8 @@ export class ProjectionRunner {
   private async loop(): Promise<void> {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
-      const lease = await this.sql.tryLock(projectionLockKey(this.projection.name)).catch((error: unknown) => {
-        this.options.onError?.(this.projection.name, error);
+      const lease = await this.sql.tryLock(projectionLockKey(this.name)).catch((error: unknown) => {
+        this.options.onError?.(this.name, error);
         return null;
       });
       if (lease === null) {
@@ -79,7 +93,7 @@ export class ProjectionRunner {
       try {
         await this.follow(AbortSignal.any([signal, lost.signal]));
       } catch (error) {
-        this.options.onError?.(this.projection.name, error);
+        this.options.onError?.(this.name, error);
         await abortablePause(this.options.failureBackoffMs, signal);
       } finally {
         await lease.release();
@@ -87,42 +101,47 @@ export class ProjectionRunner {
     }
   }
 
-  /** Applies the log from the checkpoint on, until stopped or the checkpoint moves under it (a rebuild swap). */
+  /**
+   * Applies the log from the group's earliest checkpoint on, until stopped or a
+   * checkpoint is found behind what was read (moved back by hand): then it starts over.
+   */
   private async follow(signal: AbortSignal): Promise<void> {
-    const { name } = this.projection;
-    let checkpoint = await readCheckpoint(this.sql, name);
-    for await (const batch of inBatches(this.store.subscribe({ after: checkpoint, signal }), this.options.batchSize, this.options.lingerMs)) {
+    const checkpoints = await readCheckpoints(this.sql, this.names);
+    let read = earliest(checkpoints.map((checkpoint) => checkpoint.position));
+    for await (const batch of inBatches(this.store.subscribe({ after: read, signal }), this.options.batchSize, this.options.lingerMs)) {
       const last = batch[batch.length - 1];
       if (last === undefined) continue;
-      const moved = this.writes(batch) ? await this.applyBatch(batch, checkpoint, last.position) : await this.skipBatch(batch, checkpoint, last.position);
-      if (!moved) return;
-      checkpoint = last.position;
-      this.progress.emit('applied', checkpoint);
+      if (!(await this.applyBatch(batch, read, last.position))) return;
+      read = last.position;
+      this.progress.emit('applied', read);
     }
   }
 
-  private writes(batch: readonly RecordedEvent[]): boolean {
-    const handles = this.projection.handles;
-    return handles === undefined || batch.some((event) => handles.has(event.type));
-  }
-
-  private async skipBatch(batch: readonly RecordedEvent[], expected: bigint | null, position: bigint): Promise<boolean> {
-    await this.options.faults?.beforeCommit?.(batch);
-    return advanceCheckpoint(this.sql, this.projection.name, expected, position);
-  }
-
-  /** The batch's writes and the checkpoint in one transaction, if the checkpoint still stands at `expected`. */
-  private applyBatch(batch: readonly RecordedEvent[], expected: bigint | null, position: bigint): Promise<boolean> {
-    const { name } = this.projection;
+  /** One transaction: each projection gets the events past its checkpoint; all checkpoints move to `end`. */
+  private applyBatch(batch: readonly RecordedEvent[], read: bigint | null, end: bigint): Promise<boolean> {
     return this.sql.transaction(async (tx) => {
-      if ((await lockCheckpointForBatch(tx, name)) !== expected) return false;
-      await this.projection.apply(tx, batch, liveTables);
+      const positions = await lockCheckpointsForBatch(tx, this.names);
+      for (const projection of this.projections) {
+        const checkpoint = positions.get(projection.name) ?? null;
+        // Behind what this runner read: events were skipped for it, so read again from there.
+        if (checkpoint === null ? read !== null : read !== null && checkpoint < read) return false;
+        const events = checkpoint === null || (read !== null && checkpoint <= read) ? batch : batch.filter((event) => event.position > checkpoint);
+        if (events.length > 0 && writesFor(projection, events)) await projection.apply(tx, events, liveTables);
+      }
       await this.options.faults?.beforeCommit?.(batch);
-      await writeCheckpoint(tx, name, position);
+      await advanceCheckpoints(tx, this.names, end);
       return true;
     });
   }
 }
+
+const writesFor = (projection: Projection, events: readonly RecordedEvent[]): boolean => {
+  const handles = projection.handles;
+  return handles === undefined || events.some((event) => handles.has(event.type));
+};
+
+const earliest = (positions: readonly (bigint | null)[]): bigint | null =>
+  positions.reduce<bigint | null>((least, position) => (least === null || position === null ? null : position < least ? position : least), positions[0] ?? null);
 
 /** Serializes the schema set-up of projections across processes starting together. */
 const PREPARE_LOCK_KEY = 4_817_301_157;

@@ -14,9 +14,9 @@ export interface ProjectionLag {
 
 const LAG_COUNT_LIMIT = 1000;
 
-/** Runs a set of projections in this process and reports how far behind the log each is. */
+/** Runs a set of projections in this process, as one group, and reports how far behind the log each is. */
 export class ProjectionsHost {
-  private readonly runners: ProjectionRunner[];
+  private readonly runner: ProjectionRunner;
 
   constructor(
     private readonly sql: SqlClient,
@@ -24,15 +24,16 @@ export class ProjectionsHost {
     readonly projections: readonly Projection[],
     options: RunnerOptions = DEFAULT_RUNNER_OPTIONS,
   ) {
-    this.runners = projections.map((projection) => new ProjectionRunner(sql, store, projection, options));
+    // One runner for all of them: one read of the log and one transaction per batch.
+    this.runner = new ProjectionRunner(sql, store, projections, options);
   }
 
   async start(): Promise<void> {
-    for (const runner of this.runners) await runner.start();
+    await this.runner.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.runners.map((runner) => runner.stop()));
+    await this.runner.stop();
   }
 
   async lag(now: Date): Promise<Record<string, ProjectionLag>> {

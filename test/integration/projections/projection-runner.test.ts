@@ -24,6 +24,8 @@ class InjectedCrash extends Error {
 /** A runner with its own record of what it committed and what went wrong. */
 interface WatchedRunner {
   readonly runner: ProjectionRunner;
+  /** The runner's only projection (these tests mostly run one per runner). */
+  readonly projection: Projection;
   /** Batches that reached the moment before commit and were let through. */
   readonly batches: RecordedEvent[][];
   readonly errors: unknown[];
@@ -36,6 +38,7 @@ const watchedRunner = (
   store: EventStore,
   projection: Projection,
   crashFrom: number | null = null,
+  group: readonly Projection[] = [projection],
 ): WatchedRunner => {
   const batches: RecordedEvent[][] = [];
   const errors: unknown[] = [];
@@ -49,12 +52,12 @@ const watchedRunner = (
       beforeCommit: (batch) => {
         calls += 1;
         // From here on this runner dies between applying a batch and committing it, every time.
-        if (crashFrom !== null && calls >= crashFrom) throw new InjectedCrash(`${projection.name}: crash before committing batch ${calls}`);
+        if (crashFrom !== null && calls >= crashFrom) throw new InjectedCrash(`${group.map((member) => member.name).join(',')}: crash before committing batch ${calls}`);
         batches.push([...batch]);
       },
     },
   };
-  return { runner: new ProjectionRunner(sql, store, projection, options), batches, errors, calls: () => calls };
+  return { runner: new ProjectionRunner(sql, store, group, options), projection, batches, errors, calls: () => calls };
 };
 
 const positionsOf = (batches: readonly (readonly RecordedEvent[])[]): bigint[] => batches.flat().map((event) => event.position);
@@ -168,7 +171,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     await stopAll(crashing);
 
     for (const watched of crashing) {
-      const name = watched.runner.projection.name;
+      const name = watched.projection.name;
       expect(watched.errors.every((error) => error instanceof InjectedCrash)).toBe(true);
       // Two batches committed, bounded in size and in log order; the third never did.
       expect(watched.batches).toHaveLength(CRASHING_BATCH - 1);
@@ -177,7 +180,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
       expect(await readCheckpoint(sql, name)).toBe(positionsOf(watched.batches).at(-1));
     }
     // The rolled-back batch left no rows: the transactions table holds exactly the two committed batches.
-    const committedTransactions = crashing.find((watched) => watched.runner.projection === transactionsProjection);
+    const committedTransactions = crashing.find((watched) => watched.projection === transactionsProjection);
     expect(await rowCount(sql, 'transactions')).toBe(committedTransactions?.batches.flat().filter((event) => isHistoryEntry(event.type)).length);
 
     const restarted = PROJECTIONS.map((projection) => watchedRunner(sql, store, projection));
@@ -192,6 +195,66 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
       // The restart picks up right after the last committed batch and goes on in log order to the end.
       expect([...positionsOf(crashing[index]?.batches ?? []), ...positionsOf(watched.batches)]).toEqual(log);
     }
+    await expectTotalsOf(sql, recorded);
+    await expectSameAsReplay(sql, store, PROJECTIONS);
+  });
+
+  it('runs every projection from one read of the log: a crash before commit leaves nothing, a restart applies each event once', async () => {
+    const sql = database.client;
+    const recorded = history(6, 160);
+    await appendHistory(store, recorded.appends);
+    const head = await lastLogPosition(sql);
+    const names = PROJECTIONS.map((projection) => projection.name);
+
+    const crashing = watchedRunner(sql, store, transactionsProjection, CRASHING_BATCH, PROJECTIONS);
+    cleanups.push(async () => void (await crashing.runner.stop()));
+    await crashing.runner.start();
+    await eventually('the group to fail its third batch', () => crashing.errors.length > 0);
+    await crashing.runner.stop();
+    expect(crashing.errors.every((error) => error instanceof InjectedCrash)).toBe(true);
+    expect(crashing.batches).toHaveLength(CRASHING_BATCH - 1);
+    // Every projection's checkpoint moved with the group's committed batches, and no further.
+    const committed = positionsOf(crashing.batches).at(-1);
+    for (const name of names) expect(await readCheckpoint(sql, name)).toBe(committed);
+    expect(await rowCount(sql, 'transactions')).toBe(crashing.batches.flat().filter((event) => isHistoryEntry(event.type)).length);
+
+    const restarted = watchedRunner(sql, store, transactionsProjection, null, PROJECTIONS);
+    cleanups.push(async () => void (await restarted.runner.stop()));
+    await restarted.runner.start();
+    await waitForCheckpoints(sql, names, head);
+    await restarted.runner.stop();
+    expect(restarted.errors).toEqual([]);
+    expect([...positionsOf(crashing.batches), ...positionsOf(restarted.batches)]).toEqual(positionsOf([await store.readAll(null, 10_000)]));
+    await expectTotalsOf(sql, recorded);
+    await expectSameAsReplay(sql, store, PROJECTIONS);
+  });
+
+  it('respects a checkpoint another process moved ahead: that projection skips what it already holds', async () => {
+    const sql = database.client;
+    const recorded = history(7, 120);
+    await appendHistory(store, recorded.appends);
+    const head = await lastLogPosition(sql);
+    const log = await store.readAll(null, 10_000);
+    const names = PROJECTIONS.map((projection) => projection.name);
+    // Another process (a rebuild's swap) left usage_daily at the middle of the log, its rows up to there included.
+    const middle = log[Math.floor(log.length / 2)]?.position ?? 0n;
+    const first = watchedRunner(sql, store, usageDailyProjection);
+    cleanups.push(async () => void (await first.runner.stop()));
+    await first.runner.start();
+    await waitForCheckpoints(sql, ['usage_daily'], head);
+    await first.runner.stop();
+    await sql.query('DELETE FROM usage_daily');
+    await store.readAll(null, 10_000).then((events) => usageDailyProjection.apply(sql, events.filter((event) => event.position <= middle), (table) => table));
+    await sql.query('UPDATE projection_checkpoints SET position = $1 WHERE name = $2', [String(middle), 'usage_daily']);
+    await sql.query('UPDATE projection_checkpoints SET position = NULL WHERE name <> $1', ['usage_daily']);
+
+    const group = watchedRunner(sql, store, transactionsProjection, null, PROJECTIONS);
+    cleanups.push(async () => void (await group.runner.stop()));
+    await group.runner.start();
+    await waitForCheckpoints(sql, names, head);
+    await group.runner.stop();
+    expect(group.errors).toEqual([]);
+    // usage_daily was given only the second half: its sums are the whole history's, counted once.
     await expectTotalsOf(sql, recorded);
     await expectSameAsReplay(sql, store, PROJECTIONS);
   });
@@ -306,7 +369,7 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
 
     const log = positionsOf([await store.readAll(null, 10_000)]);
     for (const projection of projections) {
-      const applied = positionsOf(runners.filter((watched) => watched.runner.projection === projection).flatMap((watched) => watched.batches));
+      const applied = positionsOf(runners.filter((watched) => watched.projection === projection).flatMap((watched) => watched.batches));
       expect([...applied].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(log);
     }
     const totals = historyTotals(recorded.events);
