@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../canonical-json';
 import type { NewEvent, RecordedEvent } from '../event-store.port';
 
 /**
@@ -11,20 +12,6 @@ import type { NewEvent, RecordedEvent } from '../event-store.port';
  */
 export const GENESIS_HASH = '0'.repeat(64);
 export const CHAIN_ALGORITHM = 'sha256';
-
-/** JSON with object keys sorted at every level: the same value always gives the same text. */
-export const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new Error(`value of type ${typeof value} has no JSON form`);
-    return text;
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
-};
 
 interface ChainedContent {
   readonly streamId: string;

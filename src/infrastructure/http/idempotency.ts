@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CommandInput } from '../../application/accounts/command-input';
+import { canonicalJson } from '../../application/canonical-json';
 import { idempotencyKeySchema, parseOrThrow } from './validation';
 
 export interface CommandIdentity extends CommandInput {
@@ -28,15 +29,3 @@ export const commandIdentity = (
 };
 
 export const fingerprint = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex');
-
-/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
-export const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-};

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import type { NewEvent, RecordedEvent } from '../../../src/application/event-store.port';
-import { canonicalJson, chainEvents, ChainVerifier, eventHash, GENESIS_HASH } from '../../../src/application/accounts/event-chain';
+import { chainEvents, ChainVerifier, eventHash, GENESIS_HASH } from '../../../src/application/accounts/event-chain';
+import { canonicalJson } from '../../../src/application/canonical-json';
 
 const STREAM = 'credit-account-alice';
 
@@ -37,6 +39,47 @@ describe('canonicalJson', () => {
 
   it('gives the same text for the same value whatever the key order', () => {
     expect(canonicalJson({ x: 1, y: [1, 2], z: null })).toBe(canonicalJson({ z: null, y: [1, 2], x: 1 }));
+  });
+
+  it('is JSON of the same value with its keys sorted, for any JSON value', () => {
+    const sortedCopy = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(sortedCopy);
+      if (value === null || typeof value !== 'object') return value;
+      const keys = Object.keys(value).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      return Object.fromEntries(keys.map((key) => [key, sortedCopy((value as Record<string, unknown>)[key])]));
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        // Integer-like keys are the exception: an object lists them first whatever the order, so compare parsed values too.
+        const text = canonicalJson(value);
+        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+        expect(canonicalJson(JSON.parse(text))).toBe(text);
+        if (!/"\d+":/.test(text)) expect(text).toBe(JSON.stringify(sortedCopy(value)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('hashes an event exactly as the stored chains were hashed (a fixed vector: the chain of a stored log must not change)', () => {
+    expect(
+      eventHash(GENESIS_HASH, {
+        streamId: 'credit-account-alice',
+        streamRevision: 3,
+        eventId: 'evt-1',
+        type: 'CreditsUsed',
+        schemaVersion: 1,
+        data: {
+          accountId: 'alice',
+          chargedMillicredits: 1500,
+          draws: [
+            { lotId: 'lot-b', millicredits: 500 },
+            { lotId: 'lot-a', millicredits: 1000 },
+          ],
+          metadata: { é: 'ü', Z: null, a: [1, 'x', true] },
+          occurredAt: '2026-01-01T00:00:00.000Z',
+        },
+      }),
+    ).toBe('b4e1d792cf9162e319b8b088b5bef05aefac019e19f534434d682bace5f13503');
   });
 });
 
