@@ -109,14 +109,14 @@ export class PostgresEventStore implements EventStore {
     if (requests.some((request) => request.events.length === 0)) throw new Error('append needs at least one event');
     const events = requests.flatMap((request) => request.events);
     const rows = await this.sql.withSession((session) =>
-      session.query<AppendRow>('SELECT * FROM ledger_append_batch($1, $2, $3, $4, $5, $6, $7)', [
+      session.query<AppendRow>('SELECT * FROM ledger_append_batch_json($1, $2, $3, $4, $5, $6, $7)', [
         requests.map((request) => request.streamId),
         requests.map((request) => expectedRevisionCode(request.expected)),
         requests.map((request) => request.events.length),
         events.map((e) => e.eventId),
         events.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(e.metadata)),
+        JSON.stringify(events.map((e) => e.data)),
+        JSON.stringify(events.map((e) => e.metadata)),
       ]),
     );
     if (rows.length !== requests.length) throw new Error(`batch of ${requests.length} appends answered ${rows.length} rows`);
