@@ -6,7 +6,7 @@ import type { LedgerError } from '../../domain/ledger-error';
 import { EVENT_STORE, type AppendRequest, type BatchAppendOutcome, type EventStore, type ExpectedRevision } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
-import { AccountRepository, releaseArchived, type LoadedAccount } from './account-repository';
+import { AccountRepository, releaseArchived, type LoadedAccount, type SavedSnapshot } from './account-repository';
 import { storedHash } from './event-chain';
 import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
@@ -40,6 +40,11 @@ interface CachedAccount {
   eventsSinceSnapshot: number;
   /** Commands of the idempotency window whose records the snapshot store keeps: id → recorded at (ms). */
   readonly archived: Map<string, number>;
+  /**
+   * Snapshots written since the account's last batch began: their records leave the working
+   * state only when the next batch begins, never between its recall and its decisions.
+   */
+  readonly saved: SavedSnapshot[];
 }
 
 /** What one batch does to one account: its decisions and the events they append. */
@@ -198,6 +203,7 @@ export class AccountCommandExecutor {
       position: loaded.position,
       eventsSinceSnapshot: loaded.eventsSinceSnapshot,
       archived: new Map(loaded.archivedCommands),
+      saved: [],
     };
     this.cache.set(accountId, cached);
     for (const oldest of this.cache.keys()) {
@@ -213,6 +219,9 @@ export class AccountCommandExecutor {
    * never a reason to apply the command a second time.
    */
   private async recall(accountId: string, cached: CachedAccount, pendings: readonly Pending[]): Promise<void> {
+    // In the same synchronous stretch as the check below: a record is either still in the
+    // working state or known to be archived, never neither.
+    for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
     const wanted = new Set<string>();
     for (const { command } of pendings) {
       const recordedAt = cached.archived.get(command.commandId);
@@ -308,8 +317,9 @@ export class AccountCommandExecutor {
 
   /**
    * The state is copied now, while it is still at this revision, and written in the
-   * background; once its records are archived they leave the cached state (unless a
-   * newer record of the same command took their place meanwhile).
+   * background; once its records are archived they leave the cached state when the
+   * account's next batch begins (unless a newer record of the same command took their
+   * place meanwhile).
    */
   private snapshot(accountId: string, cached: CachedAccount): void {
     cached.eventsSinceSnapshot = 0;
@@ -322,6 +332,8 @@ export class AccountCommandExecutor {
         eventsSinceSnapshot: 0,
         archivedCommands: new Map(cached.archived),
       })
-      .then((saved) => releaseArchived(cached.working, cached.archived, saved));
+      .then((saved) => {
+        if (saved !== undefined) cached.saved.push(saved);
+      });
   }
 }

@@ -13,7 +13,7 @@ import type { SqlClient, SqlExecutor } from './sql-client';
 const SNAPSHOTS_TABLE = 'account_snapshots';
 const RECORDS_TABLE = 'account_command_records';
 
-const SNAPSHOT_MIGRATION_LOCK_KEY = 4_817_301_157;
+const SNAPSHOT_MIGRATION_LOCK_KEY = 4_817_301_160; // next to the others (4_817_301_155-159), none shared
 
 const SNAPSHOTS_SCHEMA = `
   CREATE TABLE IF NOT EXISTS ${SNAPSHOTS_TABLE} (
