@@ -1,7 +1,9 @@
 // `npm run bench`: the side-by-side benchmark of the performance issue (see bench/README.md).
 //
 // Usage: npm run bench [-- --quick] [-- --only http|replay] [-- --accounts N --events N --long-events N
-//        --warmup S --duration S --open-duration S --concurrency N]
+//        --warmup S --duration S --open-duration S --concurrency N] [-- --projections-process]
+//   --projections-process  run the projections in their own process (`ledger projections run`,
+//                        RUN_PROJECTIONS=false on the service) instead of inside the service
 //   BENCH_DATABASE_URL   the Postgres server (default postgres://postgres@127.0.0.1:5432/postgres);
 //                        each run creates its scratch databases there and drops them at the end.
 //
@@ -14,6 +16,7 @@
 //   loop at half of it for latency and projection lag; then the event-volume figures (rebuild
 //   over 1,000,000 events, loading an account of 1,000,000 events) through the service's own code.
 // Writes bench/results/<YYYY-MM-DD>.json and regenerates the table in bench/README.md.
+import { createRequire } from 'node:module';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -27,6 +30,7 @@ import { SignJWT } from 'jose';
 import { closedLoop, cpuMeter, httpClient, openLoop, summarize } from './lib/load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
 const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 const POOL_SIZE = 20; // the service's pg pool (src/infrastructure/stores.ts), used for the baselines too
 
@@ -44,6 +48,7 @@ const { values: flags } = parseArgs({
     'open-duration': { type: 'string' },
     concurrency: { type: 'string' },
     'warm-loads': { type: 'string' },
+    'projections-process': { type: 'boolean', default: false },
     readme: { type: 'boolean' },
   },
 });
@@ -63,6 +68,7 @@ const options = {
   spreadDays: Number(process.env.BENCH_SPREAD_DAYS ?? 30), // seeded histories span this many days (read by bench/lib/replay.mjs)
   rebuildBatchSize: 20000, // DEFAULT_REBUILD_BATCH_SIZE (src/projections/rebuild.ts), the batch of `npm run projections:rebuild`
   only: flags.only ?? 'all',
+  projectionsProcess: flags['projections-process'] ?? false,
 };
 if (!['all', 'http', 'replay'].includes(options.only)) {
   process.stderr.write(`--only must be http or replay, not ${options.only}\n`);
@@ -356,6 +362,25 @@ const checkpointPoller = async (url) => {
   };
 };
 
+/** Whether some session holds the projection group's lease (the advisory lock its runner takes). */
+const projectionsLeaseHeld = async (url) => {
+  const { projectionLockKey } = require(join(ROOT, 'dist', 'projections', 'projection-runner.js'));
+  const { PROJECTIONS } = require(join(ROOT, 'dist', 'projections', 'projections.registry.js'));
+  const key = projectionLockKey(PROJECTIONS.map((projection) => projection.name).join(','));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid::bigint = $1 AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [key],
+    );
+    return rows[0].n > 0;
+  } finally {
+    await client.end();
+  }
+};
+
 const headPosition = async (client) => Number((await client.query('SELECT coalesce(max(position), 0)::text AS p FROM ledger_events')).rows[0].p);
 
 /** Waits until every projection's checkpoint has reached the log's head; returns the seconds it took. */
@@ -410,6 +435,7 @@ const runService = async (results) => {
   const port = await freePort();
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-bench-'));
   const env = { ...process.env, DATABASE_URL: url, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', LEDGER_DATA_DIR: dataDir, RATE_LIMIT_PER_MINUTE: '0' };
+  if (options.projectionsProcess) env.RUN_PROJECTIONS = 'false';
   delete env.NODE_ENV;
   delete env.EVENTSTORE_CONNECTION_STRING;
   say(`starting the service (node dist/main.js) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
@@ -417,11 +443,15 @@ const runService = async (results) => {
   // BENCH_SERVICE_NODE_ARGS (e.g. "--prof") goes to the service's node: a profiling aid, not for measured runs.
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const service = await startChild([...nodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
+  // With --projections-process the read models are kept by `ledger projections run` in a process of its own.
+  const projections = options.projectionsProcess
+    ? await startChild([join(ROOT, 'dist', 'infrastructure', 'cli', 'ledger-cli.js'), 'projections', 'run'], env, async () => (await projectionsLeaseHeld(url)), 'the projections process')
+    : null;
   const base = `http://127.0.0.1:${port}`;
   const auth = await token('bench', 'service');
   const admin = await token('bench-admin', 'admin');
   const ids = accountIds(options.accounts);
-  const meter = cpuMeter(() => ({ server: service.pid }), `ledger_bench_${runId}`);
+  const meter = cpuMeter(() => ({ server: service.pid, ...(projections === null ? {} : { projections: projections.pid }) }), `ledger_bench_${runId}`);
   const loop = { concurrency: options.concurrency, warmupMs: options.warmupSeconds * 1000, durationMs: options.closedSeconds * 1000, meter };
   try {
     say(`funding ${fmt(options.accounts)} accounts + the hot account through POST /api/admin/accounts/:id/grants (${options.fundConcurrency} at a time)`);
@@ -485,6 +515,7 @@ const runService = async (results) => {
     line('service, hot account', perRequest(results.serviceHot));
     client.close();
   } finally {
+    if (projections !== null) await stopChild(projections);
     await stopChild(service);
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -646,12 +677,12 @@ const main = async () => {
   result.finishedAt = new Date().toISOString();
   result.machine.loadAverageAtEnd = os.loadavg();
   result.summary = summaryRows(result.figures);
-  result.file = `${result.date.slice(0, 10)}${options.mode === 'quick' ? '-quick' : ''}${options.only === 'all' ? '' : `-${options.only}`}.json`;
+  result.file = `${result.date.slice(0, 10)}${options.mode === 'quick' ? '-quick' : ''}${options.only === 'all' ? '' : `-${options.only}`}${options.projectionsProcess ? '-projections-process' : ''}.json`;
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results', result.file), `${JSON.stringify(result, null, 2)}\n`);
   const table = markdownTable(result);
   // A quick or partial run prints its table but leaves the README's (the last full run's) alone, unless --readme.
-  const writeReadme = flags.readme ?? (!quick && options.only === 'all');
+  const writeReadme = flags.readme ?? (!quick && options.only === 'all' && !options.projectionsProcess);
   if (writeReadme) updateReadme(table);
   process.stdout.write(`\n${table}\n\nwritten: bench/results/${result.file}${writeReadme ? ', bench/README.md' : ''} (${clock()})\n`);
 };
