@@ -121,10 +121,14 @@ export class ProjectionRunner {
   private applyBatch(batch: readonly RecordedEvent[], read: bigint | null, end: bigint): Promise<boolean> {
     return this.sql.transaction(async (tx) => {
       const positions = await lockCheckpointsForBatch(tx, this.names);
+      const checkpointOf = (projection: Projection): bigint | null => positions.get(projection.name) ?? null;
+      // A checkpoint behind what this runner read (moved back by hand) means events were
+      // skipped for it: write nothing and read again from there. Checked for every
+      // projection before any of them writes.
+      const behind = (checkpoint: bigint | null): boolean => (checkpoint === null ? read !== null : read !== null && checkpoint < read);
+      if (this.projections.some((projection) => behind(checkpointOf(projection)))) return false;
       for (const projection of this.projections) {
-        const checkpoint = positions.get(projection.name) ?? null;
-        // Behind what this runner read: events were skipped for it, so read again from there.
-        if (checkpoint === null ? read !== null : read !== null && checkpoint < read) return false;
+        const checkpoint = checkpointOf(projection);
         const events = checkpoint === null || (read !== null && checkpoint <= read) ? batch : batch.filter((event) => event.position > checkpoint);
         if (events.length > 0 && writesFor(projection, events)) await projection.apply(tx, events, liveTables);
       }
