@@ -93,8 +93,6 @@ export class AccountRepository {
     for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
     for (const recordedAt of account.archivedCommands.values()) newest = Math.max(newest, recordedAt);
     const forgetBefore = newest - this.settings.idempotencyRetentionMs - ARCHIVE_GRACE_MS;
-    const archivedCommands = new Map<string, number>();
-    for (const [commandId, recordedAt] of account.archivedCommands) if (recordedAt >= forgetBefore) archivedCommands.set(commandId, recordedAt);
     try {
       await this.snapshots.write(
         {
@@ -103,7 +101,7 @@ export class AccountRepository {
           position: account.position,
           lastHash: account.lastHash,
           state: account.state,
-          archivedCommands,
+          archivedCommands: account.archivedCommands,
         },
         forgetBefore,
       );
