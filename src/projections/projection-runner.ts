@@ -144,8 +144,15 @@ const writesFor = (projection: Projection, events: readonly RecordedEvent[]): bo
   return handles === undefined || events.some((event) => handles.has(event.type));
 };
 
-const earliest = (positions: readonly (bigint | null)[]): bigint | null =>
-  positions.reduce<bigint | null>((least, position) => (least === null || position === null ? null : position < least ? position : least), positions[0] ?? null);
+/** The earliest of the checkpoints; null (nothing applied yet) comes before any position. */
+const earliest = (positions: readonly (bigint | null)[]): bigint | null => {
+  let least: bigint | undefined;
+  for (const position of positions) {
+    if (position === null) return null;
+    if (least === undefined || position < least) least = position;
+  }
+  return least ?? null;
+};
 
 /** Serializes the schema set-up of projections across processes starting together. */
 const PREPARE_LOCK_KEY = 4_817_301_157;

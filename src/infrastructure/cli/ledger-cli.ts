@@ -30,7 +30,6 @@ The service's configuration applies (DATABASE_URL, EVENTSTORE_CONNECTION_STRING,
 Shortcuts: npm run projections, npm run projections:rebuild.
 projections: ${PROJECTIONS.map((projection) => projection.name).join(', ')}`;
 
-
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 const formatProgress = ({ projection, eventsDone, eventsPerSecond, etaSeconds }: RebuildProgress): string =>

@@ -1,4 +1,3 @@
-import type { AccountEvent } from '../../domain/account.events';
 import type { CommandRecord } from '../../domain/account.state';
 import {
   ACCOUNT_SNAPSHOT_VERSION,
@@ -108,7 +107,8 @@ export class PostgresSnapshotStore implements SnapshotStore {
     for (const record of records) archived.set(record.commandId, Date.parse(record.recordedAt));
     for (const [commandId, recordedAt] of archived) if (recordedAt < forgetBefore) archived.delete(commandId);
     const column: ArchivedColumn = { ids: [...archived.keys()], recordedAt: [...archived.values()] };
-    const state = JSON.stringify({ ...serializeAccountState(snapshot.state), commands: [] });
+    // The records go to their own rows: the state is serialized without them.
+    const state = JSON.stringify(serializeAccountState({ ...snapshot.state, commands: new Map() }));
     await this.sql.transaction(async (tx) => {
       await archiveRecords(tx, snapshot.streamId, records);
       await tx.query(`DELETE FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND recorded_at < $2`, [snapshot.streamId, new Date(forgetBefore).toISOString()]);
@@ -131,10 +131,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
       `SELECT record FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND command_id = ANY($2::text[])`,
       [streamId, commandIds],
     );
-    return rows.map((row) => {
-      const record = JSON.parse(row.record) as CommandRecord;
-      return { ...record, event: record.event as AccountEvent };
-    });
+    return rows.map((row) => JSON.parse(row.record) as CommandRecord);
   }
 }
 
