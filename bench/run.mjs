@@ -19,19 +19,15 @@
 import { createRequire } from 'node:module';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { SignJWT } from 'jose';
 import { closedLoop, cpuMeter, httpClient, openLoop, summarize } from './lib/load.mjs';
+import { HOT_ACCOUNT, HOT_CREDITS, ROOT, SECRET, freePort, scratchSession, spendRequests, stopChild, token } from './lib/harness.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 const POOL_SIZE = 20; // the service's pg pool (src/infrastructure/stores.ts), used for the baselines too
 
 // ---------------------------------------------------------------- options
@@ -76,11 +72,6 @@ if (!['all', 'http', 'replay'].includes(options.only)) {
 }
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const runId = randomBytes(4).toString('hex');
-const dbUrl = (name) => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-};
 
 // ---------------------------------------------------------------- progress and clean-up
 
@@ -92,101 +83,14 @@ const clock = () => {
 const say = (line) => process.stdout.write(`[${clock()}] ${line}\n`);
 const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '—' : Number(n).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
-const createdDatabases = [];
-const children = new Set();
-let cleaning;
-const cleanUp = () =>
-  (cleaning ??= (async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    if (createdDatabases.length === 0) return;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    try {
-      await admin.connect();
-      for (const name of createdDatabases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((error) => say(`could not drop ${name}: ${error.message}`));
-    } finally {
-      await admin.end().catch(() => undefined);
-    }
-  })());
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    say(`${signal}: stopping, dropping the scratch databases`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-const createDatabase = async (suffix) => {
-  const name = `ledger_bench_${runId}_${suffix}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    createdDatabases.push(name);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return dbUrl(name);
-};
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-
-/**
- * Spawns a node child and resolves once `ready()` (polled) says so. Its stdout is kept as the
- * last lines only (shown if it fails to start); stderr goes to ours.
- */
-const startChild = (args, env, ready, name) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    children.add(child);
-    const tail = [];
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      tail.push(chunk);
-      if (tail.length > 50) tail.shift();
-    });
-    let started = false;
-    let exited = false;
-    child.once('exit', (code) => {
-      exited = true;
-      children.delete(child);
-      if (!started) reject(new Error(`${name} exited with ${code} before it was ready; its last output:\n${tail.join('').slice(-4000)}`));
-    });
-    void (async () => {
-      const deadline = performance.now() + 120_000;
-      while (!exited) {
-        if (await ready().catch(() => false)) {
-          started = true;
-          return resolve(child);
-        }
-        if (performance.now() > deadline) {
-          child.kill('SIGKILL');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-  });
+const session = scratchSession({ serverUrl, prefix: `ledger_bench_${runId}`, say });
+const { startChild, cleanUp, track } = session;
+const createDatabase = async (suffix) => (await session.createDatabase(suffix)).url;
 
 const answers = async (url) => {
   const res = await fetch(url, { method: 'GET' });
   await res.arrayBuffer();
   return res.status < 500;
-};
-
-const stopChild = async (child) => {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 };
 
 /** Runs bench/lib/replay.mjs in its own process; its last stdout line is its JSON result. */
@@ -197,30 +101,17 @@ const replay = (args) =>
       env: { ...process.env, AUTH_JWT_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    children.add(child);
+    track(child);
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.once('exit', (code) => {
-      children.delete(child);
       if (code !== 0) return reject(new Error(`replay ${args[0]} exited with ${code}`));
       resolve(JSON.parse(out.trim().split('\n').at(-1)));
     });
   });
 
-const token = (sub, role) =>
-  new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('4h').sign(new TextEncoder().encode(SECRET));
-
 const accountIds = (count) => Array.from({ length: count }, (_, i) => `acct-${String(i).padStart(5, '0')}`);
-const HOT_ACCOUNT = 'hot-account';
-const SPEND = { service: 'sms', quantity: 1 }; // 1 credit = 1000 millicredits per spend
 const ACCOUNT_CREDITS = 1_000_000; // per account: far more than any run spends
-const HOT_CREDITS = 100_000_000;
-
-/** Spends for a uniformly random account of `ids` (or always the same one). */
-const spendRequests = (path, auth, ids) => {
-  const headers = { authorization: `Bearer ${auth}` };
-  return () => ({ method: 'POST', path, headers, body: { ...SPEND, accountId: ids[Math.floor(Math.random() * ids.length)] } });
-};
 
 // ---------------------------------------------------------------- machine and Postgres facts
 

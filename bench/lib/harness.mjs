@@ -1,0 +1,141 @@
+// What every benchmark of the service needs around it: the shared secret and tokens, free
+// ports, child processes started until ready and stopped, and scratch databases that are
+// dropped at the end, also on failure and Ctrl-C.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { SignJWT } from 'jose';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
+
+export const token = (sub, role) =>
+  new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('4h').sign(new TextEncoder().encode(SECRET));
+
+export const HOT_ACCOUNT = 'hot-account';
+export const HOT_CREDITS = 100_000_000;
+const SPEND = { service: 'sms', quantity: 1 }; // 1 credit = 1000 millicredits per spend
+
+/** Spends for a uniformly random account of `ids` (or always the same one). */
+export const spendRequests = (path, auth, ids) => {
+  const headers = { authorization: `Bearer ${auth}` };
+  return () => ({ method: 'POST', path, headers, body: { ...SPEND, accountId: ids[Math.floor(Math.random() * ids.length)] } });
+};
+
+export const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+export const stopChild = async (child) => {
+  if (child === null || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+};
+
+/**
+ * One benchmark's scratch resources on the Postgres server at `serverUrl`: databases named
+ * `<prefix>_<suffix>` and node children, all of them removed by cleanUp() (called on
+ * SIGINT/SIGTERM too). `say` reports what could not be dropped.
+ */
+export const scratchSession = ({ serverUrl, prefix, say }) => {
+  const createdDatabases = new Set();
+  const children = new Set();
+  const dbUrl = (name) => {
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const withAdmin = async (work) => {
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    try {
+      return await work(admin);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  };
+
+  const createDatabase = async (suffix) => {
+    const name = `${prefix}_${suffix}`;
+    createdDatabases.add(name);
+    await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
+    return { name, url: dbUrl(name) };
+  };
+  const dropDatabase = async (name) => {
+    await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    createdDatabases.delete(name);
+  };
+
+  /**
+   * Spawns a node child and resolves once `ready()` (polled) says so. Its stdout is kept as the
+   * last lines only (shown if it fails to start); stderr goes to ours.
+   */
+  const startChild = (args, env, ready, name) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, args, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.add(child);
+      const tail = [];
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk) => {
+        tail.push(chunk);
+        if (tail.length > 50) tail.shift();
+      });
+      let started = false;
+      let exited = false;
+      child.once('exit', (code) => {
+        exited = true;
+        children.delete(child);
+        if (!started) reject(new Error(`${name} exited with ${code} before it was ready; its last output:\n${tail.join('').slice(-4000)}`));
+      });
+      void (async () => {
+        const deadline = performance.now() + 120_000;
+        while (!exited) {
+          if (await ready().catch(() => false)) {
+            started = true;
+            return resolve(child);
+          }
+          if (performance.now() > deadline) {
+            child.kill('SIGKILL');
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+    });
+
+  /** Registers a child started elsewhere, so that cleanUp() kills it too. */
+  const track = (child) => {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    return child;
+  };
+
+  let cleaning;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+      if (createdDatabases.size === 0) return;
+      await withAdmin(async (admin) => {
+        for (const name of createdDatabases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((error) => say(`could not drop ${name}: ${error.message}`));
+      });
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      say(`${signal}: stopping, dropping the scratch databases`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+
+  return { dbUrl, withAdmin, createDatabase, dropDatabase, startChild, track, cleanUp };
+};
