@@ -72,6 +72,7 @@ export interface EventStore {
   /**
    * Appends to several streams in one round trip. Each request is atomic and checked
    * against its own expected revision; a refused request does not stop the others.
+   * A stream appears at most once in a batch (else it throws and appends nothing).
    * PostgreSQL commits the whole batch in one transaction; EventStoreDB, which has no
    * multi-stream transaction, appends the requests in parallel.
    */
@@ -92,3 +93,12 @@ export interface EventStore {
 }
 
 export const EVENT_STORE = Symbol('EventStore');
+
+/** appendBatch's precondition, checked before anything is written: each stream at most once. */
+export const assertOneRequestPerStream = (requests: readonly AppendRequest[]): void => {
+  const streams = new Set<string>();
+  for (const { streamId } of requests) {
+    if (streams.has(streamId)) throw new Error(`stream ${streamId} appears more than once in one append batch`);
+    streams.add(streamId);
+  }
+};

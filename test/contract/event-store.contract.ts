@@ -179,6 +179,46 @@ const describeAppendBatch = (store: () => EventStore): void => {
     expect(eventIds(await store().readStream(fresh, 0, 100))).toEqual(eventIds(kept));
   });
 
+  it('appends a batch of many streams, some of them moved, answering each request with its own positions', async () => {
+    const streams = Array.from({ length: 30 }, () => newStreamId());
+    await Promise.all(streams.map((streamId) => store().append(streamId, newEvents(2), 'no_stream')));
+    // Every third request expects a revision its stream is not at.
+    const requests = streams.map((streamId, index) => ({
+      streamId,
+      events: newEvents(1 + (index % 3)),
+      expected: index % 3 === 2 ? 0 : 1,
+    }));
+
+    const outcomes = await store().appendBatch(requests);
+
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual(requests.map((_, index) => index % 3 !== 2));
+    const recorded = await Promise.all(streams.map((streamId) => store().readStream(streamId, 0, 100)));
+    recorded.forEach((events, index) => {
+      const request = requests[index];
+      const appended = index % 3 === 2 ? [] : eventIds(request?.events ?? []);
+      expect(eventIds(events.slice(2))).toEqual(appended);
+    });
+    outcomes.forEach((outcome, index) => {
+      if (!outcome.ok) return;
+      expect(outcome.positions).toEqual((recorded[index] ?? []).slice(2).map((event) => event.position));
+      expect(outcome.nextExpectedRevision).toBe(1 + (requests[index]?.events.length ?? 0));
+    });
+  });
+
+  it('refuses a batch that names one stream twice, and appends nothing of it', async () => {
+    const [twice, other] = [newStreamId(), newStreamId()];
+
+    await expect(
+      store().appendBatch([
+        { streamId: twice, events: newEvents(1), expected: 'no_stream' },
+        { streamId: other, events: newEvents(1), expected: 'no_stream' },
+        { streamId: twice, events: newEvents(1), expected: 0 },
+      ]),
+    ).rejects.toThrow(/more than once/);
+    expect(await store().readStream(twice, 0, 100)).toEqual([]);
+    expect(await store().readStream(other, 0, 100)).toEqual([]);
+  });
+
   it('answers an empty batch with no outcomes', async () => {
     expect(await store().appendBatch([])).toEqual([]);
   });

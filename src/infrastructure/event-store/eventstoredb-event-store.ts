@@ -16,6 +16,7 @@ import {
   type Position,
 } from '@eventstore/db-client';
 import {
+  assertOneRequestPerStream,
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
   type AppendRequest,
@@ -91,6 +92,7 @@ export class EventStoreDbEventStore implements EventStore {
 
   /** EventStoreDB has no multi-stream transaction: the requests are appended in parallel, each atomic. */
   appendBatch(requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> {
+    assertOneRequestPerStream(requests);
     return Promise.all(
       requests.map((request) =>
         this.append(request.streamId, request.events, request.expected).then(

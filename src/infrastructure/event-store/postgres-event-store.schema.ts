@@ -53,83 +53,14 @@ LANGUAGE sql VOLATILE AS $$
 $$;
 
 -- Appends to several streams in one transaction (one round trip, one commit). Stream i
--- gets events [offset_i, offset_i + p_counts[i]) of the event arrays, checked against
--- p_expected[i]; a stream that moved is skipped (ok = false) and the rest go on.
-CREATE OR REPLACE FUNCTION ledger_append_batch(
-  p_stream_ids text[],
-  p_expected bigint[],
-  p_counts int[],
-  p_event_ids text[],
-  p_types text[],
-  p_data jsonb[],
-  p_metadata jsonb[]
-) RETURNS TABLE (ok boolean, next_revision bigint, first_position bigint, last_position bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_tx xid8;
-  v_offset int := 0;
-  v_count int;
-  v_current bigint;
-  v_expected bigint;
-  v_stream text;
-  v_first bigint;
-  v_moved boolean;
-BEGIN
-  PERFORM pg_advisory_lock(${APPEND_LOCK_KEY});
-  -- Lock first, id second: a transaction with an id from here is visible to readers' horizon.
-  LOCK TABLE ledger_events IN ROW EXCLUSIVE MODE;
-  v_tx := pg_current_xact_id();
-
-  FOR i IN 1 .. cardinality(p_stream_ids) LOOP
-    v_stream := p_stream_ids[i];
-    v_count := p_counts[i];
-    v_expected := p_expected[i];
-    v_moved := false;
-    IF v_expected = ${EXPECT_NO_STREAM} THEN
-      INSERT INTO ledger_streams (stream_id, revision) VALUES (v_stream, v_count - 1)
-        ON CONFLICT (stream_id) DO NOTHING;
-      v_moved := NOT FOUND;
-      v_current := -1;
-    ELSIF v_expected = ${EXPECT_ANY} THEN
-      INSERT INTO ledger_streams AS s (stream_id, revision) VALUES (v_stream, v_count - 1)
-        ON CONFLICT (stream_id) DO UPDATE SET revision = s.revision + v_count
-        RETURNING s.revision - v_count INTO v_current;
-    ELSE
-      -- A row locked by another appender means that appender is about to move the stream on.
-      SELECT revision INTO v_current FROM ledger_streams
-        WHERE stream_id = v_stream FOR UPDATE SKIP LOCKED;
-      IF NOT FOUND OR v_current <> v_expected THEN
-        v_moved := true;
-      ELSE
-        UPDATE ledger_streams SET revision = v_current + v_count WHERE stream_id = v_stream;
-      END IF;
-    END IF;
-
-    IF v_moved THEN
-      RETURN QUERY SELECT false, NULL::bigint, NULL::bigint, NULL::bigint;
-    ELSE
-      -- Positions come from the sequence only under the append lock: consecutive per stream.
-      v_first := nextval('ledger_event_position_seq');
-      IF v_count > 1 THEN
-        PERFORM setval('ledger_event_position_seq', v_first + v_count - 1);
-      END IF;
-      INSERT INTO ledger_events (position, stream_id, stream_revision, event_id, type, data, metadata, transaction_id)
-        SELECT v_first + e.ord - 1, v_stream, v_current + e.ord, e.event_id, e.type, e.data, e.metadata, v_tx
-        FROM unnest(p_event_ids[v_offset + 1 : v_offset + v_count], p_types[v_offset + 1 : v_offset + v_count],
-                    p_data[v_offset + 1 : v_offset + v_count], p_metadata[v_offset + 1 : v_offset + v_count])
-             WITH ORDINALITY AS e(event_id, type, data, metadata, ord);
-      RETURN QUERY SELECT true, v_current + v_count, v_first, v_first + v_count - 1;
-    END IF;
-    v_offset := v_offset + v_count;
-  END LOOP;
-
-  PERFORM pg_advisory_unlock(${APPEND_LOCK_KEY});
-END;
-$$;
-
--- The same batch with each event's data and metadata as one JSON array apiece: a client
--- sends two JSON texts instead of two array literals that escape every quote of every
--- event. Kept beside ledger_append_batch so processes of an older version go on working.
+-- gets events [offset_i, offset_i + p_counts[i]) of the event arrays (p_data and
+-- p_metadata are JSON arrays, one element per event), checked against p_expected[i]; a
+-- stream that moved is skipped (ok = false) and the rest go on. A stream appears at most
+-- once in a batch.
+--
+-- Set-based: a fixed number of statements whatever the number of streams (one lock-and-
+-- check, one insert of new streams, one upsert for 'any', one revision update, one insert
+-- of every event), so the append lock is held for little more than the rows' own cost.
 CREATE OR REPLACE FUNCTION ledger_append_batch_json(
   p_stream_ids text[],
   p_expected bigint[],
@@ -139,11 +70,132 @@ CREATE OR REPLACE FUNCTION ledger_append_batch_json(
   p_data jsonb,
   p_metadata jsonb
 ) RETURNS TABLE (ok boolean, next_revision bigint, first_position bigint, last_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_streams int := coalesce(cardinality(p_stream_ids), 0);
+  v_tx xid8;
+  -- Per stream: its revision before this append, or null when it moved (nothing of it is appended).
+  v_base bigint[] := array_fill(NULL::bigint, ARRAY[v_streams]);
+  v_first bigint[] := array_fill(NULL::bigint, ARRAY[v_streams]);
+  v_total bigint := 0;
+  v_next bigint;
+  v_index int;
+  v_distinct bigint;
+  v_events bigint;
+  v_smallest int;
+  r record;
+BEGIN
+  IF v_streams = 0 THEN RETURN; END IF;
+  IF cardinality(p_counts) IS DISTINCT FROM v_streams OR cardinality(p_expected) IS DISTINCT FROM v_streams THEN
+    RAISE EXCEPTION 'an append batch whose arrays do not match';
+  END IF;
+  SELECT count(DISTINCT x.stream_id), sum(x.count), min(x.count)
+    INTO v_distinct, v_events, v_smallest
+    FROM unnest(p_stream_ids, p_counts) AS x(stream_id, count);
+  IF v_distinct <> v_streams THEN
+    RAISE EXCEPTION 'a stream appears more than once in one append batch';
+  END IF;
+  IF v_smallest < 1 OR v_events IS DISTINCT FROM cardinality(p_event_ids) OR v_events IS DISTINCT FROM cardinality(p_types)
+     OR v_events <> jsonb_array_length(p_data) OR v_events <> jsonb_array_length(p_metadata) THEN
+    RAISE EXCEPTION 'an append batch whose arrays do not match';
+  END IF;
+  PERFORM pg_advisory_lock(${APPEND_LOCK_KEY});
+  -- Lock first, id second: a transaction with an id from here is visible to readers' horizon.
+  LOCK TABLE ledger_events IN ROW EXCLUSIVE MODE;
+  v_tx := pg_current_xact_id();
+
+  -- Streams expected at a revision. A row locked by another appender means that appender is
+  -- about to move the stream on: skipped, like a row at another revision.
+  FOR r IN
+    SELECT req.i, s.revision
+      FROM unnest(p_stream_ids, p_expected) WITH ORDINALITY AS req(stream_id, expected, i)
+      JOIN ledger_streams AS s ON s.stream_id = req.stream_id
+     WHERE req.expected >= 0 AND s.revision = req.expected
+       FOR UPDATE OF s SKIP LOCKED
+  LOOP
+    v_base[r.i] := r.revision;
+  END LOOP;
+  UPDATE ledger_streams AS s SET revision = u.base + u.count
+    FROM unnest(p_stream_ids, p_expected, v_base, p_counts) AS u(stream_id, expected, base, count)
+   WHERE s.stream_id = u.stream_id AND u.expected >= 0 AND u.base IS NOT NULL;
+
+  IF ${EXPECT_NO_STREAM} = ANY(p_expected) THEN
+    FOR r IN
+      INSERT INTO ledger_streams (stream_id, revision)
+      SELECT req.stream_id, req.count - 1
+        FROM unnest(p_stream_ids, p_expected, p_counts) AS req(stream_id, expected, count)
+       WHERE req.expected = ${EXPECT_NO_STREAM}
+      ON CONFLICT (stream_id) DO NOTHING
+      RETURNING stream_id
+    LOOP
+      v_base[array_position(p_stream_ids, r.stream_id)] := -1;
+    END LOOP;
+  END IF;
+
+  IF ${EXPECT_ANY} = ANY(p_expected) THEN
+    FOR r IN
+      INSERT INTO ledger_streams AS s (stream_id, revision)
+      SELECT req.stream_id, req.count - 1
+        FROM unnest(p_stream_ids, p_expected, p_counts) AS req(stream_id, expected, count)
+       WHERE req.expected = ${EXPECT_ANY}
+      ON CONFLICT (stream_id) DO UPDATE SET revision = s.revision + excluded.revision + 1
+      RETURNING s.stream_id, s.revision
+    LOOP
+      v_index := array_position(p_stream_ids, r.stream_id);
+      v_base[v_index] := r.revision - p_counts[v_index];
+    END LOOP;
+  END IF;
+
+  FOR i IN 1 .. v_streams LOOP
+    IF v_base[i] IS NOT NULL THEN v_total := v_total + p_counts[i]; END IF;
+  END LOOP;
+  IF v_total > 0 THEN
+    -- Positions come from the sequence only under the append lock: consecutive for the batch.
+    v_next := nextval('ledger_event_position_seq');
+    IF v_total > 1 THEN
+      PERFORM setval('ledger_event_position_seq', v_next + v_total - 1);
+    END IF;
+    FOR i IN 1 .. v_streams LOOP
+      IF v_base[i] IS NOT NULL THEN
+        v_first[i] := v_next;
+        v_next := v_next + p_counts[i];
+      END IF;
+    END LOOP;
+    -- Stream i's k-th event is element (offset_i + k) of the event arrays.
+    INSERT INTO ledger_events (position, stream_id, stream_revision, event_id, type, data, metadata, transaction_id)
+    SELECT v_first[s.i] + g.k - 1, p_stream_ids[s.i], v_base[s.i] + g.k, e.event_id, e.type, d.value, m.value, v_tx
+      FROM (SELECT u.i, (sum(u.count) OVER (ORDER BY u.i) - u.count)::int AS offset_, u.count
+              FROM unnest(p_counts) WITH ORDINALITY AS u(count, i)) AS s
+      CROSS JOIN LATERAL generate_series(1, s.count) AS g(k)
+      JOIN unnest(p_event_ids, p_types) WITH ORDINALITY AS e(event_id, type, ord) ON e.ord = s.offset_ + g.k
+      JOIN jsonb_array_elements(p_data) WITH ORDINALITY AS d(value, ord) ON d.ord = e.ord
+      JOIN jsonb_array_elements(p_metadata) WITH ORDINALITY AS m(value, ord) ON m.ord = e.ord
+     WHERE v_base[s.i] IS NOT NULL;
+  END IF;
+
+  PERFORM pg_advisory_unlock(${APPEND_LOCK_KEY});
+  RETURN QUERY
+    SELECT v_base[i] IS NOT NULL, v_base[i] + p_counts[i], v_first[i], v_first[i] + p_counts[i] - 1
+      FROM generate_series(1, v_streams) AS i
+     ORDER BY i;
+END;
+$$;
+
+-- The same with data and metadata as arrays of jsonb: the signature processes of an
+-- earlier version call.
+CREATE OR REPLACE FUNCTION ledger_append_batch(
+  p_stream_ids text[],
+  p_expected bigint[],
+  p_counts int[],
+  p_event_ids text[],
+  p_types text[],
+  p_data jsonb[],
+  p_metadata jsonb[]
+) RETURNS TABLE (ok boolean, next_revision bigint, first_position bigint, last_position bigint)
 LANGUAGE sql AS $$
-  SELECT * FROM ledger_append_batch(
+  SELECT * FROM ledger_append_batch_json(
     p_stream_ids, p_expected, p_counts, p_event_ids, p_types,
-    ARRAY(SELECT e.value FROM jsonb_array_elements(p_data) WITH ORDINALITY AS e(value, ord) ORDER BY e.ord),
-    ARRAY(SELECT e.value FROM jsonb_array_elements(p_metadata) WITH ORDINALITY AS e(value, ord) ORDER BY e.ord))
+    coalesce(to_jsonb(p_data), '[]'::jsonb), coalesce(to_jsonb(p_metadata), '[]'::jsonb))
 $$;
 
 -- One stream's append: a batch of one.

@@ -9,7 +9,7 @@ import type {
   RecordedEvent,
   SubscribeOptions,
 } from '../../application/event-store.port';
-import { WrongExpectedRevisionError } from '../../application/event-store.port';
+import { assertOneRequestPerStream, WrongExpectedRevisionError } from '../../application/event-store.port';
 import type { SqlClient, SqlExecutor } from '../postgres/sql-client';
 import {
   EXPECT_ANY,
@@ -107,6 +107,7 @@ export class PostgresEventStore implements EventStore {
   async appendBatch(requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> {
     if (requests.length === 0) return [];
     if (requests.some((request) => request.events.length === 0)) throw new Error('append needs at least one event');
+    assertOneRequestPerStream(requests);
     const events = requests.flatMap((request) => request.events);
     const rows = await this.sql.withSession((session) =>
       session.query<AppendRow>('SELECT * FROM ledger_append_batch_json($1, $2, $3, $4, $5, $6, $7)', [
