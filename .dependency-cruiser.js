@@ -48,6 +48,15 @@ module.exports = {
       to: { path: '^src/infrastructure/(http|auth)/' },
     },
     {
+      name: 'no-async-hooks',
+      severity: 'error',
+      comment:
+        'AsyncLocalStorage and async hooks turn on a hook for every promise of the process on Node 20: ' +
+        'request ids are passed explicitly instead (src/infrastructure/observability/request-context.ts).',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['core'], path: '^(node:)?async_hooks$' },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       from: {},

@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { loadConfig } from '../../src/infrastructure/config/app-config';
 import { createHttpApp } from '../../src/infrastructure/http-app';
-import { checkoutCompletedEvent, signPayload } from '../support/fake-stripe';
+import { checkoutCompletedEvent, signPayload, startFakeStripe, type FakeStripe } from '../support/fake-stripe';
 import { storageTargets, TEST_JWT_SECRET, tokenFor, type LedgerStorage } from '../support/ledger-app';
 
 const WEBHOOK_SECRET = 'whsec_logging_test_secret_0123456789';
@@ -20,13 +20,23 @@ describe.each(storageTargets())('JSON logs on %s', (_name, makeStorage) => {
   let userToken: string;
   const requestIds: string[] = [];
   let webhookRequestId = '';
+  let checkoutRequestId = '';
+  let stripe: FakeStripe;
   const accountId = `logs-${randomUUID()}`;
 
   const lines = (): LogLine[] => written.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as LogLine);
 
   beforeAll(async () => {
     storage = await makeStorage();
-    const config = loadConfig({ AUTH_JWT_SECRET: TEST_JWT_SECRET, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, HOST: '127.0.0.1', ...storage.env });
+    stripe = await startFakeStripe();
+    const config = loadConfig({
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      STRIPE_SECRET_KEY: 'sk_test_logging',
+      STRIPE_API_BASE_URL: stripe.url,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      HOST: '127.0.0.1',
+      ...storage.env,
+    });
     app = await createHttpApp(config, { destination: { write: (line: string) => void written.push(line) } });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
@@ -55,10 +65,15 @@ describe.each(storageTargets())('JSON logs on %s', (_name, makeStorage) => {
       await http().post('/api/credits/webhook').set('Content-Type', 'application/json').set('Stripe-Signature', signPayload(orphan, WEBHOOK_SECRET)).send(orphan).expect(200),
     );
     record(await http().post('/api/credits/webhook').set('Content-Type', 'application/json').set('Stripe-Signature', 't=1,v1=deadbeef').send(orphan).expect(400));
+    // Stripe down: the exception filter logs a warning while it answers 503.
+    stripe.setOutage(true);
+    checkoutRequestId = record(await http().post('/api/credits/checkout').set('Authorization', `Bearer ${userToken}`).send({ packageId: 'starter' }).expect(503));
+    stripe.setOutage(false);
   });
 
   afterAll(async () => {
     await app?.close();
+    await stripe?.close();
     await storage?.dispose();
   });
 
@@ -85,6 +100,7 @@ describe.each(storageTargets())('JSON logs on %s', (_name, makeStorage) => {
     const warning = lines().find((line) => line['context'] === 'stripe-webhook');
     expect(warning).toMatchObject({ level: 'warn', requestId: webhookRequestId });
     expect(warning?.msg).toContain('names no account');
+    expect(lines().find((line) => line['context'] === 'http' && line.msg?.startsWith('payment provider'))).toMatchObject({ level: 'warn', requestId: checkoutRequestId });
     // Every line that is about a request (it names a route, a status or a request-scoped logger) has the id.
     const requestScoped = lines().filter((line) => 'statusCode' in line || line['context'] === 'stripe-webhook' || line['context'] === 'http');
     expect(requestScoped.filter((line) => line.requestId === undefined)).toEqual([]);

@@ -1,5 +1,5 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConcurrencyExhaustedError } from '../../application/accounts/account-command-executor';
 import { EventStoreUnavailableError } from '../../application/event-store.port';
 import { ReadModelBehindError } from '../../application/read-your-writes';
@@ -18,12 +18,15 @@ export class ApiExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const error = this.toApiError(exception);
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const error = this.toApiError(exception, http.getRequest<FastifyRequest | undefined>()?.id);
     void reply.status(error.status).header('content-type', 'application/json; charset=utf-8').send(error.body());
   }
 
-  toApiError(exception: unknown): ApiError {
+  /** The answer for what was thrown; what is logged about it names the request. */
+  toApiError(exception: unknown, requestId?: string): ApiError {
+    const log = (level: 'warn' | 'error', msg: string): void => this.logger[level]({ msg, ...(requestId === undefined ? {} : { requestId }) });
     if (exception instanceof ApiError) return exception;
     if (exception instanceof LedgerRejection) return fromLedgerError(exception.error);
     if (exception instanceof ConcurrencyExhaustedError) {
@@ -33,21 +36,21 @@ export class ApiExceptionFilter implements ExceptionFilter {
       return new ApiError('unavailable', exception.message, { retryable: true, minPosition: exception.position });
     }
     if (isStripeError(exception)) {
-      this.logger.warn(`payment provider: ${messageOf(exception)}`);
+      log('warn', `payment provider: ${messageOf(exception)}`);
       return new ApiError('unavailable', 'the payment provider could not be reached or refused the request; retry', { retryable: true });
     }
     if (exception instanceof HttpException) return fromHttpStatus(exception.getStatus(), exception.message);
     const status = statusCodeOf(exception);
     if (status !== undefined && status >= 400 && status < 500) return fromHttpStatus(status, messageOf(exception));
     if (isOutOfRange(exception)) {
-      this.logger.warn(`value out of range: ${messageOf(exception)}`);
+      log('warn', `value out of range: ${messageOf(exception)}`);
       return validationFailed([{ field: 'request', problem: 'a value is outside the range the ledger can store' }]);
     }
     if (exception instanceof EventStoreUnavailableError || isUnavailable(exception)) {
-      this.logger.warn(`dependency unavailable: ${messageOf(exception)}`);
+      log('warn', `dependency unavailable: ${messageOf(exception)}`);
       return new ApiError('unavailable', 'a dependency is unavailable; retry', { retryable: true });
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    log('error', exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     return new ApiError('internal_error', 'internal error');
   }
 }

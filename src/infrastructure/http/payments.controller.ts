@@ -71,7 +71,7 @@ export class PaymentsController {
   @ApiAnswers({ status: 200, description: '{ received: true } (unknown event types too, ignored)' }, 'validation_failed', 'payload_too_large', 'rate_limited', 'unavailable')
   @HttpCode(200)
   async webhook(@Req() request: RawBodyRequest<FastifyRequest>, @Headers('stripe-signature') signature: string | undefined) {
-    await this.webhooks.handle(request.rawBody, signature);
+    await this.webhooks.handle(request.rawBody, signature, request.id);
     return { received: true };
   }
 }

@@ -64,7 +64,7 @@ export class SimulatedCheckoutController {
     const session = this.session(token);
     const gateway = this.payments as SimulatedGateway;
     const { payload, signature } = gateway.completedEvent(session, this.clock.now());
-    await this.webhooks.handle(Buffer.from(payload), signature);
+    await this.webhooks.handle(Buffer.from(payload), signature, reply.request.id);
     void reply.header('location', session.successUrl);
     return { sessionId: session.sessionId, paid: true };
   }

@@ -1,7 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { AppConfig, LogLevel } from '../config/app-config';
-import { requestContext } from './request-context';
 
 /** Shorter secrets are not scrubbed by value: replacing them would mangle ordinary words. */
 const MIN_SCRUBBED_SECRET_LENGTH = 8;
@@ -57,8 +56,8 @@ export interface LoggerSettings {
 }
 
 /**
- * JSON lines via pino. A line written while a request is served carries its `requestId`
- * (from the request's async context); credentials are redacted by field and scrubbed by value.
+ * JSON lines via pino. A line about a request carries its `requestId` (its writer passes
+ * it); credentials are redacted by field and scrubbed by value.
  */
 export const createLogger = ({ level, secrets, destination }: LoggerSettings): Logger => {
   const scrub = scrubber(secrets);
@@ -69,10 +68,6 @@ export const createLogger = ({ level, secrets, destination }: LoggerSettings): L
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: REDACTED },
-      mixin: () => {
-        const context = requestContext.getStore();
-        return context === undefined ? {} : { requestId: context.requestId };
-      },
       hooks: { streamWrite: scrub },
     },
     destination ?? pino.destination({ dest: 1, sync: true }),

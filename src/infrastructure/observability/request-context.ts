@@ -1,14 +1,11 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 
+/**
+ * A request's id travels explicitly (Fastify's `request.id`, passed to whatever logs on a
+ * request's behalf), never through AsyncLocalStorage: on Node 20 that turns on async hooks
+ * for every promise of the process, which cost 15% of the CPU of a spend (bench/README.md).
+ */
 export const REQUEST_ID_HEADER = 'x-request-id';
-
-/** What every log line written while serving a request carries. */
-export interface RequestContext {
-  readonly requestId: string;
-}
-
-export const requestContext = new AsyncLocalStorage<RequestContext>();
 
 /** 1–128 visible ASCII characters: anything else (spaces, control characters, too long) is replaced. */
 const SANE_REQUEST_ID = /^[\x21-\x7E]{1,128}$/;

@@ -11,6 +11,13 @@ import { LedgerRejection } from '../http/ledger-rejection';
 import { PAYMENTS_GATEWAY, type PaymentsGateway } from './payments.port';
 import { WEBHOOK_OBSERVER, type WebhookObserver, type WebhookOutcome } from '../observability/webhook-observer.port';
 
+/** One delivery as it is handled: what it turned out to be, and how to log about it. */
+interface Delivery {
+  type: string;
+  outcome: WebhookOutcome;
+  readonly log: (level: 'warn' | 'error', msg: string) => void;
+}
+
 const idOf = (value: string | { readonly id: string } | null | undefined): string | null =>
   value == null ? null : typeof value === 'string' ? value : value.id;
 
@@ -29,8 +36,13 @@ export class StripeWebhookProcessor {
     @Optional() @Inject(WEBHOOK_OBSERVER) private readonly observer?: WebhookObserver,
   ) {}
 
-  async handle(rawBody: Buffer | undefined, signature: string | undefined): Promise<void> {
-    const delivery: { type: string; outcome: WebhookOutcome } = { type: 'unverified', outcome: 'processed' };
+  /** `requestId` names the delivery's request in what is logged about it. */
+  async handle(rawBody: Buffer | undefined, signature: string | undefined, requestId?: string): Promise<void> {
+    const delivery: Delivery = {
+      type: 'unverified',
+      outcome: 'processed',
+      log: (level, msg) => this.logger[level]({ msg, ...(requestId === undefined ? {} : { requestId }) }),
+    };
     try {
       await this.process(rawBody, signature, delivery);
       this.observer?.webhookHandled(delivery.type, delivery.outcome);
@@ -40,7 +52,7 @@ export class StripeWebhookProcessor {
     }
   }
 
-  private async process(rawBody: Buffer | undefined, signature: string | undefined, delivery: { type: string; outcome: WebhookOutcome }): Promise<void> {
+  private async process(rawBody: Buffer | undefined, signature: string | undefined, delivery: Delivery): Promise<void> {
     if (rawBody === undefined || signature === undefined || signature === '') {
       throw new ApiError('validation_failed', 'a Stripe-Signature header and a JSON body are required', {
         fields: [{ field: 'header.Stripe-Signature', problem: 'is required' }],
@@ -50,14 +62,14 @@ export class StripeWebhookProcessor {
     delivery.type = event.type;
     switch (event.type) {
       case 'checkout.session.completed':
-        if (event.data.object.payment_status === 'paid') await this.recordPurchase(event.data.object);
+        if (event.data.object.payment_status === 'paid') await this.recordPurchase(event.data.object, delivery);
         else delivery.outcome = 'ignored';
         return;
       case 'checkout.session.async_payment_succeeded':
-        await this.recordPurchase(event.data.object);
+        await this.recordPurchase(event.data.object, delivery);
         return;
       case 'charge.refunded':
-        await this.refund(event.data.object);
+        await this.refund(event.data.object, delivery);
         return;
       default:
         delivery.outcome = 'ignored';
@@ -76,13 +88,14 @@ export class StripeWebhookProcessor {
     }
   }
 
-  private async recordPurchase(session: Stripe.Checkout.Session): Promise<void> {
+  private async recordPurchase(session: Stripe.Checkout.Session, delivery: Delivery): Promise<void> {
     const accountId = session.client_reference_id ?? session.metadata?.['accountId'] ?? '';
     if (!ACCOUNT_ID_PATTERN.test(accountId)) {
-      this.logger.warn(`checkout session ${session.id} names no account of this ledger; ignored`);
+      delivery.log('warn', `checkout session ${session.id} names no account of this ledger; ignored`);
       return;
     }
     this.settle(
+      delivery,
       await this.commands.execute(
         new RecordPurchaseCommand({
           accountId,
@@ -98,15 +111,16 @@ export class StripeWebhookProcessor {
     );
   }
 
-  private async refund(charge: Stripe.Charge): Promise<void> {
+  private async refund(charge: Stripe.Charge, delivery: Delivery): Promise<void> {
     const paymentIntentId = idOf(charge.payment_intent);
     if (paymentIntentId === null) return;
     const accountId = charge.metadata['accountId'] ?? (await this.gateway.accountOfPaymentIntent(paymentIntentId));
     if (accountId === undefined || !ACCOUNT_ID_PATTERN.test(accountId)) {
-      this.logger.warn(`refunded charge ${charge.id} belongs to no account of this ledger; ignored`);
+      delivery.log('warn', `refunded charge ${charge.id} belongs to no account of this ledger; ignored`);
       return;
     }
     this.settle(
+      delivery,
       await this.commands.execute(
         new RefundPurchaseCommand({
           accountId,
@@ -120,10 +134,10 @@ export class StripeWebhookProcessor {
   }
 
   /** A refusal that a later delivery can cure (refund before its purchase) fails the delivery so Stripe retries. */
-  private settle(outcome: CommandOutcome): void {
+  private settle(delivery: Delivery, outcome: CommandOutcome): void {
     if (outcome.status !== 'rejected') return;
     if (outcome.error.code === 'purchase_not_found') throw new LedgerRejection(outcome.error);
-    this.logger.error(`webhook command refused: ${JSON.stringify(outcome.error)}`);
+    delivery.log('error', `webhook command refused: ${JSON.stringify(outcome.error)}`);
   }
 }
 
