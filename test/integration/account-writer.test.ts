@@ -242,6 +242,25 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     return outcome.record;
   };
 
+  it('keeps snapshotting a busy account, so a load replays about one interval however long the history', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('busy', 10_000_000));
+    // 12 intervals of snapshotEveryEvents (100): every snapshot after the first must still be taken.
+    for (let round = 0; round < 24; round += 1) {
+      await Promise.all(Array.from({ length: 50 }, () => executor.execute(spend('busy', 1))));
+    }
+    await snapshotReaches('busy', 1_100);
+
+    const loaded = await (await writer()).accounts.load('busy');
+    expect(loaded.expectedRevision).toBe(1_200);
+    expect(loaded.eventsSinceSnapshot).toBeLessThanOrEqual(200);
+    // The window is whole: every command is either replayed since the snapshot or archived.
+    const full = await replayed('busy');
+    expect(new Set([...loaded.archivedCommands.keys(), ...loaded.state.commands.keys()])).toEqual(new Set(full.state.commands.keys()));
+    expect(loaded.state.commands.size).toBeLessThanOrEqual(200);
+    expect(loaded.state.totalUsedMillicredits).toBe(1_200_000);
+  });
+
   it('answers a repeat of a command a snapshot archived exactly as the first time, in a fresh writer and in the one that archived it', async () => {
     const { executor } = await writer();
     await executor.execute(grant('archived', 1_000_000));

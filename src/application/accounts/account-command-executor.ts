@@ -14,6 +14,15 @@ const MAX_BACKOFF_MS = 100;
 /** Batches written at once: their commits overlap, and a slow one holds up only its own accounts. */
 const MAX_BATCHES_IN_FLIGHT = 4;
 
+/**
+ * Events between snapshots. A snapshot writes the records taken since the last one (one
+ * per command, so in proportion to the events) and the rest of the state whole: a state
+ * with many lots, reservations or purchases is kept less often, so either way a snapshot
+ * costs O(1) per event, and the records held in memory stay about one interval's worth.
+ */
+const snapshotInterval = (state: WorkingState, everyEvents: number): number =>
+  Math.max(everyEvents, state.lots.length + state.reservations.size + state.purchases.size + state.heldPayments.size);
+
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
   | { readonly status: 'unchanged' }
@@ -280,9 +289,7 @@ export class AccountCommandExecutor {
       cached.position = positionNumber(outcome.position);
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
-      // A snapshot costs the size of the state, so a large state is kept less often: O(1) per event either way.
-      const size = cached.working.commands.size + cached.archived.size + cached.working.reservations.size + cached.working.purchases.size;
-      if (cached.eventsSinceSnapshot >= Math.max(this.settings.snapshotEveryEvents, size)) this.snapshot(plan.accountId, cached);
+      if (cached.eventsSinceSnapshot >= snapshotInterval(cached.working, this.settings.snapshotEveryEvents)) this.snapshot(plan.accountId, cached);
     }
     for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
   }
@@ -329,8 +336,6 @@ export class AccountCommandExecutor {
         expectedRevision: cached.expectedRevision,
         position: cached.position,
         lastHash: cached.lastHash,
-        eventsSinceSnapshot: 0,
-        archivedCommands: new Map(cached.archived),
       })
       .then((saved) => {
         if (saved !== undefined) cached.saved.push(saved);

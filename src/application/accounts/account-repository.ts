@@ -84,14 +84,14 @@ export class AccountRepository {
    * Keeps a snapshot of a loaded state (whose records the caller must not change until
    * this settles) and archives its command records. Resolves to what was archived:
    * undefined when there is no snapshot store or the write failed, which only means a
-   * longer next load.
+   * longer next load. Archived records older than the window (by the newest record
+   * archived now) are forgotten.
    */
-  async saveSnapshot(accountId: string, account: LoadedAccount): Promise<SavedSnapshot | undefined> {
+  async saveSnapshot(accountId: string, account: SnapshotSource): Promise<SavedSnapshot | undefined> {
     if (this.snapshots === null || typeof account.expectedRevision !== 'number') return undefined;
     const records = [...account.state.commands.values()];
-    let newest = 0;
+    let newest = Number.NEGATIVE_INFINITY;
     for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
-    for (const recordedAt of account.archivedCommands.values()) newest = Math.max(newest, recordedAt);
     const forgetBefore = newest - this.settings.idempotencyRetentionMs - ARCHIVE_GRACE_MS;
     try {
       await this.snapshots.write(
@@ -101,7 +101,6 @@ export class AccountRepository {
           position: account.position,
           lastHash: account.lastHash,
           state: account.state,
-          archivedCommands: account.archivedCommands,
         },
         forgetBefore,
       );
@@ -168,6 +167,9 @@ export class AccountRepository {
   }
 }
 
+/** What a snapshot is taken of. */
+export type SnapshotSource = Pick<LoadedAccount, 'state' | 'expectedRevision' | 'position' | 'lastHash'>;
+
 export interface SavedSnapshot {
   /** The command records the snapshot archived. */
   readonly records: readonly CommandRecord[];
@@ -181,9 +183,15 @@ export interface SavedSnapshot {
  */
 export const releaseArchived = (working: WorkingState, archived: Map<string, number>, saved: SavedSnapshot | undefined): void => {
   if (saved === undefined) return;
-  for (const [commandId, recordedAt] of archived) if (recordedAt < saved.forgetBefore) archived.delete(commandId);
+  // Ids go in as their records are archived, oldest first: the forgotten ones are at the front.
+  for (const [commandId, recordedAt] of archived) {
+    if (recordedAt >= saved.forgetBefore) break;
+    archived.delete(commandId);
+  }
   for (const record of saved.records) {
-    if (releaseCommand(working, record)) archived.set(record.commandId, Date.parse(record.recordedAt));
+    if (!releaseCommand(working, record)) continue;
+    archived.delete(record.commandId); // re-inserted last, keeping the index oldest-first
+    archived.set(record.commandId, Date.parse(record.recordedAt));
   }
 };
 

@@ -8,37 +8,46 @@ import type { AccountState, CommandRecord, PurchaseRecord, Reservation } from '.
  * the log without them, and a snapshot of another schema version is ignored.
  * Bump the version whenever AccountState or evolve changes what a replay produces.
  */
-export const ACCOUNT_SNAPSHOT_VERSION = 2;
+export const ACCOUNT_SNAPSHOT_VERSION = 3;
 
 /**
  * The idempotency window of a long-lived account holds tens of thousands of command
  * records, each with its first event: parsing them all would dominate every load. A
- * snapshot therefore archives the records (one row each, beside the snapshot) and keeps
- * only their ids; a command whose id is archived has its record recalled before it is
- * decided, so a repeat is answered exactly as before.
+ * snapshot therefore archives the records taken since the one before (one row each,
+ * beside the snapshot); a load reads back only the archived ids, and a command whose id
+ * is archived has its record recalled before it is decided, so a repeat is answered
+ * exactly as before. A snapshot writes only what changed since the last one plus the
+ * state without its records, so it can be taken every few thousand events however long
+ * the window is (version 2 rewrote every archived id each time and so fell behind).
  */
 export type ArchivedCommands = ReadonlyMap<string, number>;
 
-export interface AccountSnapshot {
+/** What a snapshot keeps: the state as of one revision. */
+export interface SnapshotToWrite {
   readonly streamId: string;
   readonly revision: number;
   readonly position: number;
   readonly lastHash: string;
-  /** On write, its command records are archived; on read, it holds none. */
+  /** Its command records are archived, and the state is kept without them. */
   readonly state: AccountState;
-  /** Commands of the idempotency window whose records are archived: id → recorded at (epoch ms). */
+}
+
+export interface AccountSnapshot extends SnapshotToWrite {
+  /** Holds no command records: they are archived. */
+  readonly state: AccountState;
+  /** Commands whose records are archived: id → recorded at (epoch ms). */
   readonly archivedCommands: ArchivedCommands;
 }
 
 export interface SnapshotStore {
-  /** The newest snapshot of the stream in the current version, if any. */
+  /** The newest snapshot of the stream in the current version, if any, with the ids of every archived record of the stream. */
   read(streamId: string): Promise<AccountSnapshot | undefined>;
   /**
    * In one transaction: archives the state's command records, forgets archived records
    * recorded before `forgetBefore` (epoch ms), and keeps the snapshot unless a newer
    * revision is already kept. Resolves once the records are durably archived.
    */
-  write(snapshot: AccountSnapshot, forgetBefore: number): Promise<void>;
+  write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void>;
   /** The archived records of these commands of the stream (those it has). */
   recallCommands(streamId: string, commandIds: readonly string[]): Promise<readonly CommandRecord[]>;
 }

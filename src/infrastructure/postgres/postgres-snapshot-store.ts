@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { CommandRecord } from '../../domain/account.state';
 import {
   ACCOUNT_SNAPSHOT_VERSION,
@@ -6,11 +7,13 @@ import {
   type AccountSnapshot,
   type SerializedAccountState,
   type SnapshotStore,
+  type SnapshotToWrite,
 } from '../../application/accounts/account-snapshot';
 import type { SqlClient, SqlExecutor } from './sql-client';
 
 const SNAPSHOTS_TABLE = 'account_snapshots';
 const RECORDS_TABLE = 'account_command_records';
+const ARCHIVE_TABLE = 'account_archived_commands';
 
 const SNAPSHOT_MIGRATION_LOCK_KEY = 4_817_301_160; // next to the others (4_817_301_155-159), none shared
 
@@ -24,7 +27,26 @@ const SNAPSHOTS_SCHEMA = `
     state text NOT NULL,
     taken_at timestamptz NOT NULL DEFAULT now()
   );
+  -- Snapshot version 2 (processes of an earlier version) kept every archived id here, rewritten by each snapshot.
   ALTER TABLE ${SNAPSHOTS_TABLE} ADD COLUMN IF NOT EXISTS archived_commands text NOT NULL DEFAULT '{"ids":[],"recordedAt":[]}';
+`;
+
+/**
+ * Which commands are archived: one row per snapshot, naming the records it archived. The
+ * records' own rows are not the list: a record lost from ${RECORDS_TABLE} must still be
+ * known as archived, so its command is refused rather than applied a second time.
+ */
+const ARCHIVE_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS ${ARCHIVE_TABLE} (
+    stream_id text NOT NULL,
+    chunk_id uuid NOT NULL,
+    newest_recorded_at timestamptz NOT NULL,
+    commands text NOT NULL,
+    PRIMARY KEY (stream_id, chunk_id)
+  );
+  -- Read whole at every load: kept uncompressed, which reads back faster than pglz decompresses.
+  ALTER TABLE ${ARCHIVE_TABLE} ALTER COLUMN commands SET STORAGE EXTERNAL;
+  CREATE INDEX IF NOT EXISTS ${ARCHIVE_TABLE}_newest ON ${ARCHIVE_TABLE} (stream_id, newest_recorded_at);
 `;
 
 const RECORDS_SCHEMA = `
@@ -44,11 +66,10 @@ interface SnapshotRow {
   readonly position: string;
   readonly last_hash: string;
   readonly state: string;
-  readonly archived_commands: string;
 }
 
-/** The ids of archived commands as the snapshot row keeps them: two parallel arrays, cheap to parse. */
-interface ArchivedColumn {
+/** The commands one snapshot archived: two parallel arrays, cheap to parse. */
+interface ArchivedChunk {
   readonly ids: readonly string[];
   readonly recordedAt: readonly number[];
 }
@@ -58,7 +79,8 @@ interface ArchivedColumn {
  * events): one row per stream, replaced only by a newer revision. The state is kept as
  * text, parsed in one JSON.parse, which is faster than jsonb for a large state. The
  * records of the idempotency window are kept one row per command, read back only for
- * the commands that repeat; the snapshot row keeps just their ids.
+ * the commands that repeat; their ids are kept one chunk per snapshot, so a snapshot
+ * writes only the ids it archives and a read parses every chunk in one JSON text.
  */
 export class PostgresSnapshotStore implements SnapshotStore {
   private constructor(private readonly sql: SqlClient) {}
@@ -70,27 +92,38 @@ export class PostgresSnapshotStore implements SnapshotStore {
   static async open(sql: SqlClient): Promise<PostgresSnapshotStore> {
     await sql.transaction(async (tx) => {
       await tx.query(`SELECT pg_advisory_xact_lock(${SNAPSHOT_MIGRATION_LOCK_KEY})`);
-      const [found] = await tx.query<{ records: string | null; archived: boolean }>(
-        `SELECT to_regclass('${RECORDS_TABLE}')::text AS records,
+      const [found] = await tx.query<{ records: string | null; archive: string | null; archived: boolean }>(
+        `SELECT to_regclass('${RECORDS_TABLE}')::text AS records, to_regclass('${ARCHIVE_TABLE}')::text AS archive,
                 EXISTS (SELECT 1 FROM information_schema.columns
                          WHERE table_schema = current_schema() AND table_name = '${SNAPSHOTS_TABLE}' AND column_name = 'archived_commands') AS archived`,
       );
       if (found?.archived !== true) await tx.execScript(SNAPSHOTS_SCHEMA);
       if (found?.records === null || found?.records === undefined) await tx.execScript(RECORDS_SCHEMA);
+      if (found?.archive === null || found?.archive === undefined) await tx.execScript(ARCHIVE_SCHEMA);
     });
     return new PostgresSnapshotStore(sql);
   }
 
   async read(streamId: string): Promise<AccountSnapshot | undefined> {
+    // The snapshot first, the list after: the list then holds every chunk of this snapshot
+    // (written in its transaction) and perhaps newer ones, which only name records the replay
+    // after this snapshot brings back anyway. The other order could miss a newer snapshot's chunk.
     const [row] = await this.sql.query<SnapshotRow>(
-      `SELECT revision::text AS revision, position::text AS position, last_hash, state, archived_commands
+      `SELECT revision::text AS revision, position::text AS position, last_hash, state
          FROM ${SNAPSHOTS_TABLE} WHERE stream_id = $1 AND version = $2`,
       [streamId, ACCOUNT_SNAPSHOT_VERSION],
     );
     if (row === undefined) return undefined;
-    const archived = JSON.parse(row.archived_commands) as ArchivedColumn;
+    const chunks = await this.sql.query<{ commands: string }>(
+      `SELECT commands FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 ORDER BY newest_recorded_at`,
+      [streamId],
+    );
+    // Chunks oldest first, so the index is about oldest first too (releaseArchived forgets from the front).
     const archivedCommands = new Map<string, number>();
-    archived.ids.forEach((commandId, index) => archivedCommands.set(commandId, archived.recordedAt[index] ?? 0));
+    for (const chunk of chunks) {
+      const { ids, recordedAt } = JSON.parse(chunk.commands) as ArchivedChunk;
+      for (let index = 0; index < ids.length; index += 1) archivedCommands.set(ids[index] as string, recordedAt[index] ?? 0);
+    }
     return {
       streamId,
       revision: Number(row.revision),
@@ -101,26 +134,26 @@ export class PostgresSnapshotStore implements SnapshotStore {
     };
   }
 
-  async write(snapshot: AccountSnapshot, forgetBefore: number): Promise<void> {
+  async write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void> {
+    const { streamId } = snapshot;
     const records = [...snapshot.state.commands.values()];
-    const archived = new Map(snapshot.archivedCommands);
-    for (const record of records) archived.set(record.commandId, Date.parse(record.recordedAt));
-    for (const [commandId, recordedAt] of archived) if (recordedAt < forgetBefore) archived.delete(commandId);
-    const column: ArchivedColumn = { ids: [...archived.keys()], recordedAt: [...archived.values()] };
     // The records go to their own rows: the state is serialized without them.
     const state = JSON.stringify(serializeAccountState({ ...snapshot.state, commands: new Map() }));
     await this.sql.transaction(async (tx) => {
-      await archiveRecords(tx, snapshot.streamId, records);
-      await tx.query(`DELETE FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND recorded_at < $2`, [snapshot.streamId, new Date(forgetBefore).toISOString()]);
+      await archiveRecords(tx, streamId, records);
+      if (Number.isFinite(forgetBefore)) {
+        const before = new Date(forgetBefore).toISOString();
+        await tx.query(`DELETE FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND recorded_at < $2`, [streamId, before]);
+        await tx.query(`DELETE FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 AND newest_recorded_at < $2`, [streamId, before]);
+      }
       await tx.query(
-        `INSERT INTO ${SNAPSHOTS_TABLE} AS s (stream_id, version, revision, position, last_hash, state, archived_commands)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        `INSERT INTO ${SNAPSHOTS_TABLE} AS s (stream_id, version, revision, position, last_hash, state)
+           VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (stream_id) DO UPDATE
            SET version = excluded.version, revision = excluded.revision, position = excluded.position,
-               last_hash = excluded.last_hash, state = excluded.state, archived_commands = excluded.archived_commands,
-               taken_at = now()
+               last_hash = excluded.last_hash, state = excluded.state, taken_at = now()
          WHERE s.version <> excluded.version OR s.revision < excluded.revision`,
-        [snapshot.streamId, ACCOUNT_SNAPSHOT_VERSION, snapshot.revision, snapshot.position, snapshot.lastHash, state, JSON.stringify(column)],
+        [streamId, ACCOUNT_SNAPSHOT_VERSION, snapshot.revision, snapshot.position, snapshot.lastHash, state],
       );
     });
   }
@@ -135,9 +168,20 @@ export class PostgresSnapshotStore implements SnapshotStore {
   }
 }
 
-/** One statement for all records; a record only replaces an older one of a reused command id. */
+/**
+ * The records in one statement (a record only replaces an older one of a reused command
+ * id), and their ids as one chunk of the list of archived commands.
+ */
 const archiveRecords = async (tx: SqlExecutor, streamId: string, records: readonly CommandRecord[]): Promise<void> => {
   if (records.length === 0) return;
+  const recordedAt = records.map((record) => Date.parse(record.recordedAt));
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const at of recordedAt) newest = Math.max(newest, at);
+  const chunk: ArchivedChunk = { ids: records.map((record) => record.commandId), recordedAt };
+  await tx.query(
+    `INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, $3, $4)`,
+    [streamId, randomUUID(), new Date(newest).toISOString(), JSON.stringify(chunk)],
+  );
   await tx.query(
     `INSERT INTO ${RECORDS_TABLE} AS r (stream_id, command_id, recorded_at, position, record)
        SELECT $1, command_id, recorded_at, position, record
