@@ -15,9 +15,9 @@ export class AdjustCreditsHandler implements ICommandHandler<AdjustCreditsComman
   execute({ input }: AdjustCreditsCommand): Promise<CommandOutcome> {
     return this.executor.execute({
       type: 'AdjustCredits',
-      ...input,
       adjustmentId: this.ids.next(),
       now: this.clock.now().toISOString(),
+      ...input,
     });
   }
 }

@@ -18,6 +18,6 @@ export class SetLowBalanceThresholdHandler implements ICommandHandler<SetLowBala
   ) {}
 
   execute({ input }: SetLowBalanceThresholdCommand): Promise<CommandOutcome> {
-    return this.executor.execute({ type: 'SetLowBalanceThreshold', ...input, now: this.clock.now().toISOString() });
+    return this.executor.execute({ type: 'SetLowBalanceThreshold', now: this.clock.now().toISOString(), ...input });
   }
 }

@@ -15,9 +15,9 @@ export class GrantCreditsHandler implements ICommandHandler<GrantCreditsCommand,
   execute({ input }: GrantCreditsCommand): Promise<CommandOutcome> {
     return this.executor.execute({
       type: 'GrantCredits',
-      ...input,
       grantId: this.ids.next(),
       now: this.clock.now().toISOString(),
+      ...input,
     });
   }
 }

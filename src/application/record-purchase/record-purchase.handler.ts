@@ -18,10 +18,10 @@ export class RecordPurchaseHandler implements ICommandHandler<RecordPurchaseComm
     const known = this.catalog.findPackage(input.packageId);
     return this.executor.execute({
       type: 'RecordPurchase',
-      ...input,
       purchaseId: this.ids.next(),
       expected: known === undefined ? null : { creditsMillicredits: known.creditsMillicredits, priceCents: known.priceCents, currency: known.currency },
       now: this.clock.now().toISOString(),
+      ...input,
     });
   }
 }

@@ -12,6 +12,6 @@ export class RefundPurchaseHandler implements ICommandHandler<RefundPurchaseComm
   ) {}
 
   execute({ input }: RefundPurchaseCommand): Promise<CommandOutcome> {
-    return this.executor.execute({ type: 'RefundPurchase', ...input, now: this.clock.now().toISOString() });
+    return this.executor.execute({ type: 'RefundPurchase', now: this.clock.now().toISOString(), ...input });
   }
 }

@@ -20,11 +20,11 @@ export class ReserveCreditsHandler implements ICommandHandler<ReserveCreditsComm
     const { ttlSeconds, ...rest } = input;
     return this.executor.execute({
       type: 'ReserveCredits',
-      ...rest,
       reservationId: reservationIdFor(input.accountId, this.ids.next()),
       rate: this.catalog.findRate(input.service, now.toISOString()) ?? null,
       expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
       now: now.toISOString(),
+      ...rest,
     });
   }
 }
@@ -37,7 +37,7 @@ export class CaptureReservationHandler implements ICommandHandler<CaptureReserva
   ) {}
 
   execute({ input }: CaptureReservationCommand): Promise<CommandOutcome> {
-    return this.executor.execute({ type: 'CaptureReservation', ...input, now: this.clock.now().toISOString() });
+    return this.executor.execute({ type: 'CaptureReservation', now: this.clock.now().toISOString(), ...input });
   }
 }
 
@@ -49,7 +49,7 @@ export class ReleaseReservationHandler implements ICommandHandler<ReleaseReserva
   ) {}
 
   execute({ input }: ReleaseReservationCommand): Promise<CommandOutcome> {
-    return this.executor.execute({ type: 'ReleaseReservation', ...input, now: this.clock.now().toISOString() });
+    return this.executor.execute({ type: 'ReleaseReservation', now: this.clock.now().toISOString(), ...input });
   }
 }
 

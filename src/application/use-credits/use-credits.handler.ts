@@ -18,10 +18,10 @@ export class UseCreditsHandler implements ICommandHandler<UseCreditsCommand, Com
     const now = this.clock.now().toISOString();
     return this.executor.execute({
       type: 'UseCredits',
-      ...input,
       usageId: this.ids.next(),
       rate: this.catalog.findRate(input.service, now) ?? null,
       now,
+      ...input,
     });
   }
 }

@@ -49,11 +49,11 @@ export class AdminController {
     const identity = commandIdentity(idempotencyKey, 'grant', accountId, input);
     const outcome = await this.commands.execute(
       new GrantCreditsCommand({
-        ...identity,
         creditsMillicredits: input.credits,
         reason: input.reason,
         expiresAt: input.expiresAt ?? null,
         grantedBy: principal.subject,
+        ...identity,
       }),
     );
     return answer(reply, outcome, identity, grantResponse);
@@ -77,10 +77,10 @@ export class AdminController {
     const identity = commandIdentity(idempotencyKey, 'adjust', accountId, input);
     const outcome = await this.commands.execute(
       new AdjustCreditsCommand({
-        ...identity,
         creditsMillicredits: input.credits,
         reason: input.reason,
         adjustedBy: principal.subject,
+        ...identity,
       }),
     );
     return answer(reply, outcome, identity, adjustmentResponse);

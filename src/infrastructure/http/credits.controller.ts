@@ -95,7 +95,7 @@ export class CreditsController {
     const accountId = resolveAccount(principal, input.accountId, 'spend');
     const identity = commandIdentity(idempotencyKey, 'use', accountId, input);
     const outcome = await this.commands.execute(
-      new UseCreditsCommand({ ...identity, service: input.service, quantity: input.quantity, metadata: input.metadata ?? {} }),
+      new UseCreditsCommand({ service: input.service, quantity: input.quantity, metadata: input.metadata ?? {}, ...identity }),
     );
     return answer(reply, outcome, identity, useCreditsResponse);
   }
@@ -116,7 +116,7 @@ export class CreditsController {
     const accountId = resolveAccount(principal, input.accountId, 'spend');
     const identity = commandIdentity(idempotencyKey, 'alerts', accountId, input);
     const outcome = await this.commands.execute(
-      new SetLowBalanceThresholdCommand({ ...identity, thresholdMillicredits: input.lowBalanceThreshold }),
+      new SetLowBalanceThresholdCommand({ thresholdMillicredits: input.lowBalanceThreshold, ...identity }),
     );
     return answer(reply, outcome, identity, thresholdResponse);
   }

@@ -74,7 +74,7 @@ export class ReservationsController {
     const accountId = resolveAccount(principal, input.accountId, 'spend');
     const identity = commandIdentity(idempotencyKey, 'reserve', accountId, input);
     const outcome = await this.commands.execute(
-      new ReserveCreditsCommand({ ...identity, service: input.service, quantity: input.quantity, ttlSeconds: input.ttlSeconds }),
+      new ReserveCreditsCommand({ service: input.service, quantity: input.quantity, ttlSeconds: input.ttlSeconds, ...identity }),
     );
     return answer(reply, outcome, identity, reservationResponse);
   }
@@ -101,7 +101,7 @@ export class ReservationsController {
     const accountId = this.accountOf(principal, reservationId);
     const input = parseOrThrow(captureBody, body, 'body');
     const identity = commandIdentity(idempotencyKey, `capture:${reservationId}`, accountId, input);
-    const outcome = await this.commands.execute(new CaptureReservationCommand({ ...identity, reservationId, quantity: input.quantity }));
+    const outcome = await this.commands.execute(new CaptureReservationCommand({ reservationId, quantity: input.quantity, ...identity }));
     return answer(reply, outcome, identity, captureResponse);
   }
 
@@ -121,7 +121,7 @@ export class ReservationsController {
     const accountId = this.accountOf(principal, reservationId);
     parseOrThrow(releaseBody, body ?? undefined, 'body');
     const identity = commandIdentity(idempotencyKey, `release:${reservationId}`, accountId, {});
-    const outcome = await this.commands.execute(new ReleaseReservationCommand({ ...identity, reservationId }));
+    const outcome = await this.commands.execute(new ReleaseReservationCommand({ reservationId, ...identity }));
     return answer(reply, outcome, identity, releaseResponse);
   }
 

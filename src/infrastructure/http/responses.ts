@@ -110,11 +110,11 @@ const transactionItem = (item: TransactionView) => ({
   type: item.type,
   credits: formatCredits(item.creditsMillicredits),
   balanceAfter: formatCredits(item.balanceAfterMillicredits),
-  ...(item.service === null ? {} : { service: item.service }),
-  ...(item.quantity === null ? {} : { quantity: item.quantity }),
   description: item.description,
   occurredAt: item.occurredAt,
   position: item.position,
+  ...(item.service === null ? {} : { service: item.service }),
+  ...(item.quantity === null ? {} : { quantity: item.quantity }),
 });
 
 export const transactionsResponse = (page: TransactionPage) => ({
