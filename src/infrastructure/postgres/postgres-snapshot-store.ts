@@ -183,9 +183,12 @@ const archiveRecords = async (tx: SqlExecutor, streamId: string, records: readon
     [streamId, randomUUID(), new Date(newest).toISOString(), JSON.stringify(chunk)],
   );
   await tx.query(
+    // The records as one JSON array (a json element's text is kept as sent): a text[] of JSON
+    // texts made pg escape every quote of every record, the most garbage a spend made.
     `INSERT INTO ${RECORDS_TABLE} AS r (stream_id, command_id, recorded_at, position, record)
-       SELECT $1, command_id, recorded_at, position, record
-         FROM unnest($2::text[], $3::timestamptz[], $4::bigint[], $5::text[]) AS t(command_id, recorded_at, position, record)
+       SELECT $1, t.command_id, t.recorded_at, t.position, e.record::text
+         FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) WITH ORDINALITY AS t(command_id, recorded_at, position, ord)
+         JOIN json_array_elements($5::json) WITH ORDINALITY AS e(record, ord) ON e.ord = t.ord
      ON CONFLICT (stream_id, command_id) DO UPDATE
        SET recorded_at = excluded.recorded_at, position = excluded.position, record = excluded.record
      WHERE r.position < excluded.position`,
@@ -194,7 +197,7 @@ const archiveRecords = async (tx: SqlExecutor, streamId: string, records: readon
       records.map((record) => record.commandId),
       records.map((record) => record.recordedAt),
       records.map((record) => record.position),
-      records.map((record) => JSON.stringify(record)),
+      JSON.stringify(records),
     ],
   );
 };
