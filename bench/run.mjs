@@ -25,7 +25,21 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { closedLoop, cpuMeter, httpClient, openLoop, summarize } from './lib/load.mjs';
-import { HOT_ACCOUNT, HOT_CREDITS, ROOT, SECRET, freePort, scratchSession, spendRequests, stopChild, token } from './lib/harness.mjs';
+import {
+  ACCOUNT_CREDITS,
+  HOT_ACCOUNT,
+  HOT_CREDITS,
+  ROOT,
+  SECRET,
+  accountIds,
+  answers,
+  freePort,
+  scratchSession,
+  spendRequests,
+  startNaive,
+  stopChild,
+  token,
+} from './lib/harness.mjs';
 
 const require = createRequire(import.meta.url);
 const POOL_SIZE = 20; // the service's pg pool (src/infrastructure/stores.ts), used for the baselines too
@@ -87,11 +101,6 @@ const session = scratchSession({ serverUrl, prefix: `ledger_bench_${runId}`, say
 const { startChild, cleanUp, track } = session;
 const createDatabase = async (suffix) => (await session.createDatabase(suffix)).url;
 
-const answers = async (url) => {
-  const res = await fetch(url, { method: 'GET' });
-  await res.arrayBuffer();
-  return res.status < 500;
-};
 
 /** Runs bench/lib/replay.mjs in its own process; its last stdout line is its JSON result. */
 const replay = (args) =>
@@ -110,8 +119,6 @@ const replay = (args) =>
     });
   });
 
-const accountIds = (count) => Array.from({ length: count }, (_, i) => `acct-${String(i).padStart(5, '0')}`);
-const ACCOUNT_CREDITS = 1_000_000; // per account: far more than any run spends
 
 // ---------------------------------------------------------------- machine and Postgres facts
 
@@ -171,28 +178,7 @@ const line = (label, r) => {
 // ---------------------------------------------------------------- baselines (B1, B2, B3)
 
 const runBaselines = async (results) => {
-  const url = await createDatabase('naive');
-  const setup = new pg.Client({ connectionString: url });
-  await setup.connect();
-  await setup.query(`
-    CREATE TABLE balances (account_id text PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
-    CREATE TABLE spend_history (
-      id bigserial PRIMARY KEY, usage_id uuid NOT NULL, account_id text NOT NULL, service text NOT NULL,
-      quantity bigint NOT NULL, charged bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-    CREATE INDEX spend_history_account ON spend_history (account_id, id);`);
-  await setup.query('INSERT INTO balances (account_id, balance) SELECT unnest($1::text[]), $2', [accountIds(options.accounts), ACCOUNT_CREDITS * 1000]);
-  await setup.query('INSERT INTO balances (account_id, balance) VALUES ($1, $2)', [HOT_ACCOUNT, HOT_CREDITS * 1000]);
-  await setup.query('VACUUM ANALYZE balances');
-  await setup.end();
-
-  const port = await freePort();
-  const server = await startChild(
-    [join(ROOT, 'bench', 'lib', 'naive-server.mjs')],
-    { ...process.env, NAIVE_DATABASE_URL: url, NAIVE_PORT: String(port), NAIVE_POOL_SIZE: String(POOL_SIZE), AUTH_JWT_SECRET: SECRET, CATALOG_FILE: join(ROOT, 'config', 'rate-cards.json') },
-    () => answers(`http://127.0.0.1:${port}/`),
-    'the naive server',
-  );
-  const base = `http://127.0.0.1:${port}`;
+  const { base, server } = await startNaive(session, { suffix: 'naive', accounts: options.accounts, poolSize: POOL_SIZE });
   const auth = await token('bench', 'service');
   const ids = accountIds(options.accounts);
   const meter = cpuMeter(() => ({ server: server.pid }), `ledger_bench_${runId}`);

@@ -139,3 +139,42 @@ export const scratchSession = ({ serverUrl, prefix, say }) => {
 
   return { dbUrl, withAdmin, createDatabase, dropDatabase, startChild, track, cleanUp };
 };
+
+/** Per account in the spread phases: far more than any run spends. */
+export const ACCOUNT_CREDITS = 1_000_000;
+export const accountIds = (count) => Array.from({ length: count }, (_, i) => `acct-${String(i).padStart(5, '0')}`);
+
+/** Whether something answers at `url` without a server error. */
+export const answers = async (url) => {
+  const res = await fetch(url, { method: 'GET' });
+  await res.arrayBuffer();
+  return res.status < 500;
+};
+
+/**
+ * The naive design's database (B1/B2): one balance row per account (`accounts` of them, plus
+ * the hot one) and a history table; then its server (bench/lib/naive-server.mjs) on a free port.
+ * Resolves to { base, server }; stop the server with stopChild.
+ */
+export const startNaive = async (session, { suffix, accounts, poolSize }) => {
+  const { name, url } = await session.createDatabase(suffix);
+  const setup = new pg.Client({ connectionString: url });
+  await setup.connect();
+  try {
+    await setup.query(`
+      CREATE TABLE balances (account_id text PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
+      CREATE TABLE spend_history (
+        id bigserial PRIMARY KEY, usage_id uuid NOT NULL, account_id text NOT NULL, service text NOT NULL,
+        quantity bigint NOT NULL, charged bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+      CREATE INDEX spend_history_account ON spend_history (account_id, id);`);
+    await setup.query('INSERT INTO balances (account_id, balance) SELECT unnest($1::text[]), $2', [accountIds(accounts), ACCOUNT_CREDITS * 1000]);
+    await setup.query('INSERT INTO balances (account_id, balance) VALUES ($1, $2)', [HOT_ACCOUNT, HOT_CREDITS * 1000]);
+    await setup.query('VACUUM ANALYZE balances');
+  } finally {
+    await setup.end();
+  }
+  const port = await freePort();
+  const env = { ...process.env, NAIVE_DATABASE_URL: url, NAIVE_PORT: String(port), NAIVE_POOL_SIZE: String(poolSize), AUTH_JWT_SECRET: SECRET, CATALOG_FILE: join(ROOT, 'config', 'rate-cards.json') };
+  const server = await session.startChild([join(ROOT, 'bench', 'lib', 'naive-server.mjs')], env, () => answers(`http://127.0.0.1:${port}/`), 'the naive server');
+  return { base: `http://127.0.0.1:${port}`, server, databaseName: name };
+};
