@@ -111,7 +111,6 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!this.config.runProjections) return;
     await this.projections.start();
     this.expiries.start();
-    this.feed.start();
     if (this.alerts !== null) {
       await AlertDispatcher.prepare(this.sql);
       this.alerts.start();

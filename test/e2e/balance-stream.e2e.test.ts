@@ -7,6 +7,7 @@ import { ProjectionsHost } from '../../src/projections/projections-host';
 import { PROJECTIONS } from '../../src/projections/projections.registry';
 import { DEFAULT_RUNNER_OPTIONS } from '../../src/projections/projection-runner';
 import { EVENT_STORE, type EventStore } from '../../src/application/event-store.port';
+import { BalanceFeed } from '../../src/infrastructure/live/balance-feed';
 
 interface SseMessage {
   readonly event: string;
@@ -88,6 +89,24 @@ describe.each(storageTargets())('live balance stream on %s', (_name, makeStorage
     expect(resumed.messages[0]).toMatchObject({ event: 'balance', data: { balance: '15.000' } });
     stream.close();
     resumed.close();
+  });
+
+  it('reads the log only while a stream is open', async () => {
+    const feed = ledger.app.get(BalanceFeed);
+    await eventually('no stream left open by the tests before', () => !feed.active);
+    const stream = await openStream(ledger.baseUrl, await tokenFor('quinn'));
+    await eventually('the first balance', () => stream.messages.length >= 1);
+    expect(feed.active).toBe(true);
+    stream.close();
+    await eventually('the feed to stop following once nobody listens', () => !feed.active);
+    // And it follows again for the next stream, which still gets the next spend.
+    const again = await openStream(ledger.baseUrl, await tokenFor('quinn'));
+    await eventually('the first balance again', () => again.messages.length >= 1);
+    expect(feed.active).toBe(true);
+    const admin = await tokenFor('ops', 'admin');
+    await request(ledger.baseUrl).post('/api/admin/accounts/quinn/grants').set('Authorization', `Bearer ${admin}`).send({ credits: '5', reason: 'r' }).expect(201);
+    await eventually('the balance after the grant', () => again.messages.some((message) => message.data['balance'] === '5.000'));
+    again.close();
   });
 
   it('refuses a stream without a token or for another account', async () => {

@@ -19,12 +19,14 @@ const READ_MODEL_WAIT_MS = 5000;
  * One subscription to the log for the whole process, fanned out to the accounts that
  * have listeners: an idle listener costs an entry in a map. After each event of a
  * watched account, once the balances read model has applied it, its listeners get the
- * new balance; a LowBalanceReached also sends `low_balance`.
+ * new balance; a LowBalanceReached also sends `low_balance`. The subscription runs only
+ * while someone listens: with nobody to tell, reading every event of the log is waste
+ * (it was most of the log reads a busy service made).
  */
 export class BalanceFeed {
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly stopping = new AbortController();
-  private running: Promise<void> | undefined;
+  private following: { readonly stop: AbortController; readonly done: Promise<void> } | undefined;
+  private stopped = false;
 
   constructor(
     private readonly store: EventStore,
@@ -34,20 +36,25 @@ export class BalanceFeed {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** Follows the log from now on; listeners get what happens after this. */
-  start(): void {
-    this.running ??= this.follow();
-  }
-
+  /** Listeners get what happens after this (the log from its head now on). */
   listen(accountId: string, listener: Listener): () => void {
-    this.start();
+    if (this.following === undefined && !this.stopped) {
+      const stop = new AbortController();
+      this.following = { stop, done: this.follow(stop.signal) };
+    }
     const set = this.listeners.get(accountId) ?? new Set<Listener>();
     set.add(listener);
     this.listeners.set(accountId, set);
     return () => {
       set.delete(listener);
       if (set.size === 0) this.listeners.delete(accountId);
+      if (this.listeners.size === 0) this.unfollow();
     };
+  }
+
+  /** Whether the feed reads the log now: only while someone listens. */
+  get active(): boolean {
+    return this.following !== undefined;
   }
 
   get listenerCount(): number {
@@ -57,8 +64,16 @@ export class BalanceFeed {
   }
 
   async stop(): Promise<void> {
-    this.stopping.abort();
-    await this.running;
+    this.stopped = true;
+    await this.unfollow();
+  }
+
+  private unfollow(): Promise<void> {
+    const following = this.following;
+    if (following === undefined) return Promise.resolve();
+    this.following = undefined;
+    following.stop.abort();
+    return following.done;
   }
 
   /** The account's balance now, as the first message of a stream. */
@@ -80,8 +95,7 @@ export class BalanceFeed {
     if (now.id > since) listener(now);
   }
 
-  private async follow(): Promise<void> {
-    const signal = this.stopping.signal;
+  private async follow(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
         const head = await this.store.headPosition();
