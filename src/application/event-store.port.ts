@@ -60,6 +60,15 @@ export class EventStoreUnavailableError extends Error {
   override readonly name = 'EventStoreUnavailableError';
 }
 
+export interface ReadAllOptions {
+  /**
+   * 'schemaVersion': the reader needs no more of each event's metadata than its schema
+   * version (projections and their rebuilds, not the audit, which checks the hash chain),
+   * so an adapter may leave the rest out. Default 'all'.
+   */
+  readonly metadata?: 'all' | 'schemaVersion';
+}
+
 export interface SubscribeOptions {
   /** Deliver events strictly after this position; null means from the start of the log. */
   readonly after: bigint | null;
@@ -84,7 +93,7 @@ export interface EventStore {
    * Returns at most `limit` events, except that it never splits the events of one append.
    * Never returns an event while an earlier one may still commit (gap-safe).
    */
-  readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]>;
+  readAll(after: bigint | null, limit: number, options?: ReadAllOptions): Promise<readonly RecordedEvent[]>;
   /** Position of the last event of the log that readers may see now; null for an empty log. */
   headPosition(): Promise<bigint | null>;
   /** Catch-up then live delivery in log order, until the signal aborts. */

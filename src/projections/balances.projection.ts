@@ -3,7 +3,7 @@ import type { AccountEvent, LotDraw } from '../domain/account.events';
 import { assertNever, DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../domain/account.state';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
-import type { Projection, TableNamer } from './projection';
+import type { Projection, RowMemo, TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
 export interface BalanceLot {
@@ -208,12 +208,18 @@ export const balancesProjection: Projection = {
     );
   },
 
-  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo) {
     const byAccount = groupByAccount(accountEventsOf(events));
     if (byAccount.size === 0) return;
     const name = table('balances');
-    const current = await readBalanceRows(tx, name, [...byAccount.keys()]);
-    const rows = [...byAccount].map(([accountId, items]) => foldBalanceRow(current.get(accountId) ?? emptyBalanceRow(accountId), items));
+    const remembered = (accountId: string) => memo?.get(accountId) as BalanceRow | undefined;
+    const unknown = [...byAccount.keys()].filter((accountId) => remembered(accountId) === undefined);
+    const current = unknown.length === 0 ? new Map<string, BalanceRow>() : await readBalanceRows(tx, name, unknown);
+    const rows = [...byAccount].map(([accountId, items]) =>
+      foldBalanceRow(remembered(accountId) ?? current.get(accountId) ?? emptyBalanceRow(accountId), items),
+    );
+    // Folding copies: a remembered row is never changed, only replaced.
+    if (memo !== undefined) for (const row of rows) memo.set(row.accountId, row);
     await tx.query(
       `INSERT INTO ${identifier(name)} AS b
          (account_id, balance, reserved, total_purchased, total_granted, total_used, lots, low_balance_threshold, last_revision, last_position, updated_at)

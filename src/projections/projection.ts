@@ -17,8 +17,15 @@ export interface Projection {
    */
   readonly handles?: ReadonlySet<string>;
   createTables(tx: SqlExecutor, table: TableNamer): Promise<void>;
-  apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer): Promise<void>;
+  /**
+   * `memo`, during a rebuild only: rows the projection wrote earlier in the same rebuild,
+   * by key. The rebuild is the only writer of its tables, so a row kept there is what the
+   * table holds and need not be read again. The rebuild may clear it at any time.
+   */
+  apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo): Promise<void>;
 }
+
+export type RowMemo = Map<string, unknown>;
 
 export type TableNamer = (base: string) => string;
 

@@ -1,7 +1,7 @@
 import type { EventStore } from '../application/event-store.port';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { createCheckpointsTable, ensureCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
-import { liveTables, rebuildTables, type Projection } from './projection';
+import { liveTables, rebuildTables, type Projection, type RowMemo } from './projection';
 import { identifier } from './sql-helpers';
 
 /** After this many tries to catch the live runner, swap anyway: it re-applies the rest. */
@@ -13,6 +13,8 @@ const PROGRESS_INTERVAL_MS = 250;
  * 10k accounts, pages of 20,000 rebuild balances ~30% faster than pages of 5,000.
  */
 export const DEFAULT_REBUILD_BATCH_SIZE = 20_000;
+/** Rows a projection may keep in memory during a rebuild (then it starts again from none). */
+const MAX_MEMO_ROWS = 200_000;
 
 export interface RebuildProgress {
   readonly projection: string;
@@ -99,20 +101,27 @@ export const rebuildProjections = async (
   };
 
   const building = new Set(projections);
+  const memos = new Map<Projection, RowMemo>(projections.map((projection) => [projection, new Map()]));
+  // Projections decode only the schema version of an event's metadata.
+  const read = (after: bigint | null) => store.readAll(after, options.batchSize, { metadata: 'schemaVersion' });
   const catchUp = async (target: bigint | null): Promise<void> => {
     // The next page is read while this one is applied: the server reads as Node folds.
-    let next = store.readAll(position, options.batchSize);
+    let next = read(position);
     for (;;) {
       const batch = await next;
       const last = batch.at(-1);
       if (last === undefined) return;
       const done = batch.length < options.batchSize && (target === null || last.position >= target);
       if (!done) {
-        next = store.readAll(last.position, options.batchSize);
+        next = read(last.position);
         next.catch(() => undefined); // awaited on the next turn; this only keeps a failure from going unhandled meanwhile
       }
       await sql.transaction(async (tx) => {
-        for (const projection of building) await projection.apply(tx, batch, rebuildTables);
+        for (const projection of building) {
+          const memo = memos.get(projection);
+          if (memo !== undefined && memo.size > MAX_MEMO_ROWS) memo.clear();
+          await projection.apply(tx, batch, rebuildTables, memo);
+        }
       });
       position = last.position;
       eventsDone += batch.length;

@@ -483,6 +483,21 @@ const describeReadAll = (store: () => EventStore): void => {
     expect(eventIds(afterMiddle)).toEqual(log.order.slice(4));
   });
 
+  it("reads the same events with metadata 'schemaVersion', their metadata keeping at least the schema version", async () => {
+    const { position: marker } = await appendMarker(store());
+    const streamId = newStreamId();
+    const events = newEvents(3).map((event, index) => ({ ...event, metadata: { schemaVersion: index + 1, hash: randomUUID() } }));
+    await store().append(streamId, events, 'no_stream');
+
+    const full = (await store().readAll(marker, 100)).filter((event) => event.streamId === streamId);
+    const lean = (await store().readAll(marker, 100, { metadata: 'schemaVersion' })).filter((event) => event.streamId === streamId);
+
+    expect(full.map((event) => event.metadata)).toEqual(events.map((event) => event.metadata));
+    expect(lean.map((event) => event.metadata['schemaVersion'])).toEqual([1, 2, 3]);
+    const withoutMetadata = ({ metadata: _metadata, ...rest }: RecordedEvent) => rest;
+    expect(lean.map(withoutMetadata)).toEqual(full.map(withoutMetadata));
+  });
+
   it('reads from the start of the log when `after` is null', async () => {
     const log = new TrackedLog();
     const streamId = newStreamId();

@@ -6,6 +6,7 @@ import type {
   EventStore,
   ExpectedRevision,
   NewEvent,
+  ReadAllOptions,
   RecordedEvent,
   SubscribeOptions,
 } from '../../application/event-store.port';
@@ -62,6 +63,13 @@ export interface PostgresEventStoreOptions {
 const EVENT_COLUMNS = `position::text AS position, stream_id, stream_revision::text AS stream_revision,
   event_id, type, data, metadata, transaction_id::text AS transaction_id,
   floor(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`;
+
+/**
+ * The same for readers that need only each event's schema version of its metadata:
+ * without the hash chain's two hashes Postgres has about half the JSON to write out and
+ * Node half to parse (a projection rebuild reads a million events).
+ */
+const LEAN_EVENT_COLUMNS = EVENT_COLUMNS.replace(' metadata,', " jsonb_build_object('schemaVersion', metadata->'schemaVersion') AS metadata,");
 
 /** Events of transactions below the horizon are all committed or gone: read only those. */
 const BELOW_HORIZON = `transaction_id < $1::xid8`;
@@ -135,22 +143,22 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toRecordedEvent);
   }
 
-  async readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]> {
-    return (await this.readRows(after, limit)).map(toRecordedEvent);
+  async readAll(after: bigint | null, limit: number, options: ReadAllOptions = {}): Promise<readonly RecordedEvent[]> {
+    return (await this.readRows(after, limit, options.metadata === 'schemaVersion' ? LEAN_EVENT_COLUMNS : EVENT_COLUMNS)).map(toRecordedEvent);
   }
 
-  private readRows(after: bigint | null, limit: number): Promise<readonly EventRow[]> {
+  private readRows(after: bigint | null, limit: number, columns = EVENT_COLUMNS): Promise<readonly EventRow[]> {
     return this.sql.withSession(async (session) => {
       const horizon = await readHorizon(session);
       const rows = await session.query<EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM ledger_events
+        `SELECT ${columns} FROM ledger_events
           WHERE ${BELOW_HORIZON} AND position > $2
           ORDER BY ledger_events.position LIMIT $3`,
         [horizon, String(after ?? -1n), limit],
       );
       const last = rows.at(-1);
       if (rows.length < limit || last === undefined) return rows;
-      return [...rows, ...(await restOfAppend(session, last))];
+      return [...rows, ...(await restOfAppend(session, last, columns))];
     });
   }
 
@@ -272,9 +280,9 @@ class TailCache {
 }
 
 /** The remaining events of the append the last row belongs to, so a page never splits one. */
-const restOfAppend = (session: SqlExecutor, last: EventRow): Promise<readonly EventRow[]> =>
+const restOfAppend = (session: SqlExecutor, last: EventRow, columns: string): Promise<readonly EventRow[]> =>
   session.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM ledger_events
+    `SELECT ${columns} FROM ledger_events
       WHERE transaction_id = $1::xid8 AND stream_id = $2 AND position > $3 ORDER BY ledger_events.position`,
     [last.transaction_id, last.stream_id, last.position],
   );

@@ -7,6 +7,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type ReadAllOptions,
   type RecordedEvent,
   type SubscribeOptions,
 } from '../../application/event-store.port';
@@ -32,8 +33,8 @@ export class MeteredEventStore implements EventStore {
     return this.inner.readStream(streamId, fromRevision, limit);
   }
 
-  readAll(after: bigint | null, limit: number): Promise<readonly RecordedEvent[]> {
-    return this.inner.readAll(after, limit);
+  readAll(after: bigint | null, limit: number, options?: ReadAllOptions): Promise<readonly RecordedEvent[]> {
+    return this.inner.readAll(after, limit, options);
   }
 
   headPosition(): Promise<bigint | null> {
