@@ -60,6 +60,8 @@ import { CreditsController } from './http/credits.controller';
 import { HealthController } from './http/health.controller';
 import type { SqlClient } from './postgres/sql-client';
 import { openEventStore, openSqlClient } from './stores';
+import { PostgresEventStore } from './event-store/postgres-event-store';
+import { ProjectionThread, projectionsWorkerEntry } from './projection-thread';
 import { systemClock, uuidGenerator } from './system-clock';
 import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 import { LedgerMetrics } from './observability/ledger-metrics';
@@ -110,6 +112,7 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.runProjections) return;
     await this.projections.start();
+    projectionLogger.log(`projections running in ${this.projections.where}: ${this.projections.projections.map((projection) => projection.name).join(', ')}`);
     this.expiries.start();
     if (this.alerts !== null) {
       await AlertDispatcher.prepare(this.sql);
@@ -129,6 +132,22 @@ class LedgerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
 const projectionLogger = new Logger('projections');
 
+/** The event store adapter itself, under its metering. */
+const STORE_ADAPTER = Symbol('EventStoreAdapter');
+
+/**
+ * With Postgres at DATABASE_URL (PGlite is one connection in this thread) and the compiled
+ * worker at hand, the projections run in a worker thread, told of each append of this
+ * process; otherwise (undefined) in this thread.
+ */
+const projectionThread = (config: AppConfig, adapter: EventStore, onError: (name: string, error: unknown) => void): ProjectionThread | undefined => {
+  const entry = projectionsWorkerEntry();
+  if (!config.projectionsThread || config.databaseUrl === undefined || entry === undefined) return undefined;
+  const thread = new ProjectionThread(entry, onError);
+  if (adapter instanceof PostgresEventStore) adapter.onAppended(() => thread.appended());
+  return thread;
+};
+
 @Module({})
 export class LedgerModule {
   static forConfig(config: AppConfig): DynamicModule {
@@ -141,10 +160,11 @@ export class LedgerModule {
         { provide: LEDGER_SETTINGS, useValue: ledgerSettings(config) },
         { provide: SQL_CLIENT, useFactory: () => openSqlClient(config) },
         ...observabilityProviders,
+        { provide: STORE_ADAPTER, useFactory: (sql: SqlClient) => openEventStore(config, sql), inject: [SQL_CLIENT] },
         {
           provide: EVENT_STORE,
-          useFactory: async (sql: SqlClient, metrics: LedgerMetrics) => meteredEventStore(await openEventStore(config, sql), metrics),
-          inject: [SQL_CLIENT, LedgerMetrics],
+          useFactory: (store: EventStore, metrics: LedgerMetrics) => meteredEventStore(store, metrics),
+          inject: [STORE_ADAPTER, LedgerMetrics],
         },
         { provide: SNAPSHOT_STORE, useFactory: (sql: SqlClient) => PostgresSnapshotStore.open(sql), inject: [SQL_CLIENT] },
         { provide: CLOCK, useValue: systemClock },
@@ -154,12 +174,12 @@ export class LedgerModule {
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         {
           provide: PROJECTIONS_HOST,
-          useFactory: (sql: SqlClient, events: EventStore) =>
-            new ProjectionsHost(sql, events, PROJECTIONS, {
-              ...DEFAULT_RUNNER_OPTIONS,
-              onError: (name, error) => projectionLogger.error(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
-            }),
-          inject: [SQL_CLIENT, EVENT_STORE],
+          useFactory: (sql: SqlClient, events: EventStore, adapter: EventStore) => {
+            const onError = (name: string, error: unknown) =>
+              projectionLogger.error(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+            return new ProjectionsHost(sql, events, PROJECTIONS, { ...DEFAULT_RUNNER_OPTIONS, onError }, projectionThread(config, adapter, onError));
+          },
+          inject: [SQL_CLIENT, EVENT_STORE, STORE_ADAPTER],
         },
         { provide: READ_MODELS, useFactory: (sql: SqlClient) => new PostgresReadModels(sql), inject: [SQL_CLIENT] },
         { provide: PROJECTION_PROGRESS, useFactory: (sql: SqlClient) => new CheckpointProgress(sql), inject: [SQL_CLIENT] },

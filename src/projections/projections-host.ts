@@ -14,22 +14,37 @@ export interface ProjectionLag {
 
 const LAG_COUNT_LIMIT = 1000;
 
-/** Runs a set of projections in this process, as one group, and reports how far behind the log each is. */
-export class ProjectionsHost {
-  private readonly runner: ProjectionRunner;
+/** What keeps the group up to date: a ProjectionRunner here, or one in a worker thread. */
+export interface GroupRunner {
+  /** Where it runs, for the logs: 'this thread', 'a worker thread'. */
+  readonly where?: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
 
+/** Runs a set of projections as one group, and reports how far behind the log each is. */
+export class ProjectionsHost {
+  private readonly runner: GroupRunner;
+
+  /** `runner`: where the group runs; by default a ProjectionRunner in this thread. */
   constructor(
     private readonly sql: SqlClient,
     private readonly store: EventStore,
     readonly projections: readonly Projection[],
     options: RunnerOptions = DEFAULT_RUNNER_OPTIONS,
+    runner?: GroupRunner,
   ) {
     // One runner for all of them: one read of the log and one transaction per batch.
-    this.runner = new ProjectionRunner(sql, store, projections, options);
+    this.runner = runner ?? new ProjectionRunner(sql, store, projections, options);
   }
 
   async start(): Promise<void> {
     await this.runner.start();
+  }
+
+  /** Where the group runs, for the logs. */
+  get where(): string {
+    return this.runner.where ?? 'this thread';
   }
 
   async stop(): Promise<void> {

@@ -203,6 +203,11 @@ describe('crashes: SIGKILL under load, and an immediate Postgres restart', () =>
     expect(service.unexpectedExits).toBe(0);
   });
 
+  it('ran the projections in a worker thread (the built service on Postgres), started again with every restart', () => {
+    const threaded = serviceOutput().match(/projections running in a worker thread/g) ?? [];
+    expect(threaded.length).toBe(service.starts);
+  });
+
   it('printed none of the tokens, secrets or Authorization headers it was given', () => {
     // Something was printed (requests are logged), and none of it is a secret.
     expect(serviceOutput().length).toBeGreaterThan(1000);

@@ -29,6 +29,8 @@ export interface AppConfig {
   readonly readYourWritesTimeoutMs: number;
   /** Run the projections inside this process (default), or leave them to `npm run projections`. */
   readonly runProjections: boolean;
+  /** With Postgres at DATABASE_URL, run the projections in a worker thread of their own. */
+  readonly projectionsThread: boolean;
   readonly payments: PaymentsConfig;
   /** Where clients reach this service (links to the simulated checkout page). */
   readonly publicBaseUrl: string;
@@ -114,6 +116,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv): AppConfig => {
     catalogDir: optional('CATALOG_DIR'),
     readYourWritesTimeoutMs: integer('READ_YOUR_WRITES_TIMEOUT_MS', 5000, 0, 60_000),
     runProjections: flag('RUN_PROJECTIONS', true),
+    projectionsThread: flag('PROJECTIONS_THREAD', true),
     auth,
     payments: paymentsConfig(env, production, auth, problems),
     publicBaseUrl,

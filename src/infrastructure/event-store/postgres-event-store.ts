@@ -210,6 +210,20 @@ export class PostgresEventStore implements EventStore {
     this.appended.removeAllListeners();
   }
 
+  /** Calls `listener` after each append of this process that committed; returns the unsubscribe. */
+  onAppended(listener: () => void): () => void {
+    this.appended.on('append', listener);
+    return () => this.appended.removeListener('append', listener);
+  }
+
+  /**
+   * Another thread or process has appended: subscriptions read now rather than at their
+   * next poll (the projections' worker thread hears of the service's appends this way).
+   */
+  notifyAppended(): void {
+    this.appended.emit('append');
+  }
+
   /** Waits for an append in this process, the poll interval, or the abort, whichever comes first. */
   private nextAppendOrPoll(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
