@@ -61,7 +61,7 @@ import { HealthController } from './http/health.controller';
 import type { SqlClient } from './postgres/sql-client';
 import { openEventStore, openSqlClient } from './stores';
 import { PostgresEventStore } from './event-store/postgres-event-store';
-import { ProjectionThread, projectionsWorkerEntry } from './projection-thread';
+import { errorText, ProjectionThread, projectionsWorkerEntry } from './projection-thread';
 import { systemClock, uuidGenerator } from './system-clock';
 import { APP_CONFIG, PROJECTIONS_HOST, SQL_CLIENT } from './tokens';
 import { LedgerMetrics } from './observability/ledger-metrics';
@@ -142,7 +142,7 @@ const STORE_ADAPTER = Symbol('EventStoreAdapter');
  */
 const projectionThread = (config: AppConfig, adapter: EventStore, onError: (name: string, error: unknown) => void): ProjectionThread | undefined => {
   const entry = projectionsWorkerEntry();
-  if (!config.projectionsThread || config.databaseUrl === undefined || entry === undefined) return undefined;
+  if (!config.runProjections || !config.projectionsThread || config.databaseUrl === undefined || entry === undefined) return undefined;
   const thread = new ProjectionThread(entry, onError);
   if (adapter instanceof PostgresEventStore) adapter.onAppended(() => thread.appended());
   return thread;
@@ -175,8 +175,7 @@ export class LedgerModule {
         {
           provide: PROJECTIONS_HOST,
           useFactory: (sql: SqlClient, events: EventStore, adapter: EventStore) => {
-            const onError = (name: string, error: unknown) =>
-              projectionLogger.error(`${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+            const onError = (name: string, error: unknown) => projectionLogger.error(`${name}: ${errorText(error)}`);
             return new ProjectionsHost(sql, events, PROJECTIONS, { ...DEFAULT_RUNNER_OPTIONS, onError }, projectionThread(config, adapter, onError));
           },
           inject: [SQL_CLIENT, EVENT_STORE, STORE_ADAPTER],
@@ -227,7 +226,7 @@ export class LedgerModule {
           useFactory: (sql: SqlClient, commands: CommandBus) =>
             new ExpiryScheduler(sql, commands, systemClock, {
               intervalMs: config.expiryIntervalMs,
-              onError: (error) => projectionLogger.error(`expiry: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+              onError: (error) => projectionLogger.error(`expiry: ${errorText(error)}`),
             }),
           inject: [SQL_CLIENT, CommandBus],
         },

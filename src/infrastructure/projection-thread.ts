@@ -5,11 +5,13 @@ import { Worker } from 'node:worker_threads';
 export type ToProjectionsWorker = 'appended' | 'stop';
 export type FromProjectionsWorker =
   | { readonly kind: 'started' }
-  | { readonly kind: 'stopped' }
   | { readonly kind: 'error'; readonly projection: string; readonly message: string }
   | { readonly kind: 'failed'; readonly message: string };
 
 const ENTRY = join(__dirname, 'projections-worker.js');
+
+/** An error as one line of the log: its stack where it has one. */
+export const errorText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 const RESTART_AFTER_MS = 1000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -69,10 +71,10 @@ export class ProjectionThread {
           started = true;
           resolve();
         } else if (message.kind === 'error') {
-          this.onError(message.projection, new Error(message.message));
+          this.onError(message.projection, message.message);
         } else if (message.kind === 'failed') {
-          if (!started) reject(new Error(message.message));
-          else this.onError('projections worker', new Error(message.message));
+          if (!started) reject(new Error(`the projections worker failed to start: ${message.message}`));
+          else this.onError('projections worker', message.message);
         }
       });
       worker.on('error', (error) => {
@@ -83,7 +85,7 @@ export class ProjectionThread {
         if (this.worker === worker) this.worker = undefined;
         if (!started) return reject(new Error(`the projections worker exited with ${code} before it started`));
         if (this.stopping) return;
-        this.onError('projections worker', new Error(`exited with ${code}; starting it again`));
+        this.onError('projections worker', `exited with ${code}; starting it again`);
         setTimeout(() => {
           if (!this.stopping) this.spawn().catch((error: unknown) => this.onError('projections worker', error));
         }, RESTART_AFTER_MS).unref();

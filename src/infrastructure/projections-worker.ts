@@ -4,7 +4,7 @@ import { PROJECTIONS } from '../projections/projections.registry';
 import { loadConfig } from './config/app-config';
 import { PostgresEventStore } from './event-store/postgres-event-store';
 import { openEventStore, openSqlClient } from './stores';
-import type { FromProjectionsWorker, ToProjectionsWorker } from './projection-thread';
+import { errorText, type FromProjectionsWorker, type ToProjectionsWorker } from './projection-thread';
 
 /**
  * The projection group in a worker thread (see ProjectionThread): its own connections,
@@ -20,7 +20,7 @@ const run = async (): Promise<void> => {
   const store = await openEventStore(config, sql);
   const runner = new ProjectionRunner(sql, store, PROJECTIONS, {
     ...DEFAULT_RUNNER_OPTIONS,
-    onError: (projection, error) => say({ kind: 'error', projection, message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    onError: (projection, error) => say({ kind: 'error', projection, message: errorText(error) }),
   });
   port.on('message', (message: ToProjectionsWorker) => {
     if (message === 'appended') {
@@ -31,7 +31,6 @@ const run = async (): Promise<void> => {
       await runner.stop();
       await store.close();
       await sql.close();
-      say({ kind: 'stopped' });
       port.close();
     })();
   });
@@ -40,6 +39,6 @@ const run = async (): Promise<void> => {
 };
 
 run().catch((error: unknown) => {
-  parentPort?.postMessage({ kind: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies FromProjectionsWorker);
+  parentPort?.postMessage({ kind: 'failed', message: errorText(error) } satisfies FromProjectionsWorker);
   process.exitCode = 1;
 });

@@ -60,16 +60,18 @@ export interface PostgresEventStoreOptions {
 }
 
 /** Text casts keep bigints exact in JS; ORDER BY must name the table's columns, not these aliases. */
-const EVENT_COLUMNS = `position::text AS position, stream_id, stream_revision::text AS stream_revision,
-  event_id, type, data, metadata, transaction_id::text AS transaction_id,
+const eventColumns = (metadata: string): string => `position::text AS position, stream_id, stream_revision::text AS stream_revision,
+  event_id, type, data, ${metadata}, transaction_id::text AS transaction_id,
   floor(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`;
+
+const EVENT_COLUMNS = eventColumns('metadata');
 
 /**
  * The same for readers that need only each event's schema version of its metadata:
  * without the hash chain's two hashes Postgres has about half the JSON to write out and
  * Node half to parse (a projection rebuild reads a million events).
  */
-const LEAN_EVENT_COLUMNS = EVENT_COLUMNS.replace(' metadata,', " jsonb_build_object('schemaVersion', metadata->'schemaVersion') AS metadata,");
+const LEAN_EVENT_COLUMNS = eventColumns(`jsonb_build_object('schemaVersion', metadata->'schemaVersion') AS metadata`);
 
 /** Events of transactions below the horizon are all committed or gone: read only those. */
 const BELOW_HORIZON = `transaction_id < $1::xid8`;
