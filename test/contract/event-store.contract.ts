@@ -13,6 +13,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type ReadAllOptions,
   type RecordedEvent,
   WrongExpectedRevisionError,
 } from '../../src/application/event-store.port';
@@ -564,13 +565,15 @@ const describeReadAll = (store: () => EventStore): void => {
     await log.append(store(), streamB, newEvents(2), 2);
     await log.append(store(), streamB, newEvents(1), 4);
 
-    for (const limit of [1, 2, 3, 5, 100]) {
-      const pages = await readAllPages(store(), marker, limit);
+    for (const metadata of ['all', 'schemaVersion'] as const) {
+      for (const limit of [1, 2, 3, 5, 100]) {
+        const pages = await readAllPages(store(), marker, limit, { metadata });
 
-      for (const page of pages) expectWithinLimit(page, limit, log);
-      expectNoSplit(pages, log);
-      expect(eventIds(log.own(pages.flat()))).toEqual(log.order);
-      expect(positionRegressions(pages.flat())).toEqual([]);
+        for (const page of pages) expectWithinLimit(page, limit, log);
+        expectNoSplit(pages, log);
+        expect(eventIds(log.own(pages.flat()))).toEqual(log.order);
+        expect(positionRegressions(pages.flat())).toEqual([]);
+      }
     }
   });
 
@@ -929,11 +932,16 @@ const expectConcurrentLog = (delivered: readonly RecordedEvent[], appends: reado
   expect(torn).toEqual([]);
 };
 
-const readAllPages = async (store: EventStore, after: bigint | null, limit: number): Promise<RecordedEvent[][]> => {
+const readAllPages = async (
+  store: EventStore,
+  after: bigint | null,
+  limit: number,
+  options: ReadAllOptions = {},
+): Promise<RecordedEvent[][]> => {
   const pages: RecordedEvent[][] = [];
   let cursor = after;
   for (let pageIndex = 0; pageIndex < READ_ALL_MAX_PAGES; pageIndex++) {
-    const page = await store.readAll(cursor, limit);
+    const page = await store.readAll(cursor, limit, options);
     if (page.length === 0) return pages;
     const notAfter = page.filter((event) => cursor !== null && event.position <= cursor);
     expect(notAfter.map(describeEvent)).toEqual([]);

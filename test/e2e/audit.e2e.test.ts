@@ -127,7 +127,7 @@ describe.each(storageTargets())('audit: hash chains, the auditor API and `ledger
     expect(await verify()).toEqual([]);
 
     await ledger.sql.query(
-      `UPDATE ledger_events SET data = jsonb_set(data, '{creditsMillicredits}', '200000') WHERE stream_id = 'credit-account-changed' AND stream_revision = 0`,
+      `UPDATE ledger_events SET data = jsonb_set(data::jsonb, '{creditsMillicredits}', '200000') WHERE stream_id = 'credit-account-changed' AND stream_revision = 0`,
     );
     await ledger.sql.query(`DELETE FROM ledger_events WHERE stream_id = 'credit-account-deleted' AND stream_revision = 1`);
     await ledger.sql.query(`UPDATE balances SET balance = balance + 5000 WHERE account_id = 'edited'`);

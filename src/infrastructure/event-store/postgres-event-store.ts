@@ -19,17 +19,26 @@ import {
   eventStoreSchemaSql,
 } from './postgres-event-store.schema';
 
-interface EventRow {
+/** An event as every read sends it: numbers as float8 parse straight to JS numbers, the position as text stays exact. */
+interface EventRowBase {
   readonly position: string;
   readonly stream_id: string;
-  readonly stream_revision: string;
+  readonly stream_revision: number;
   readonly event_id: string;
   readonly type: string;
   readonly data: object;
+  /** Epoch milliseconds: a number parses far faster than a timestamptz, and a replay reads millions. */
+  readonly recorded_at_ms: number;
+}
+
+interface EventRow extends EventRowBase {
   readonly metadata: Record<string, unknown>;
   readonly transaction_id: string;
-  /** Epoch milliseconds: a number parses far faster than a timestamptz, and a replay reads millions. */
-  readonly recorded_at_ms: string;
+}
+
+/** For readers that need only the schema version of the metadata (ReadAllOptions). */
+interface LeanEventRow extends EventRowBase {
+  readonly schema_version: unknown;
 }
 
 interface AppendRow {
@@ -59,19 +68,21 @@ export interface PostgresEventStoreOptions {
   readonly subscriptionBatchSize?: number;
 }
 
-/** Text casts keep bigints exact in JS; ORDER BY must name the table's columns, not these aliases. */
-const eventColumns = (metadata: string): string => `position::text AS position, stream_id, stream_revision::text AS stream_revision,
-  event_id, type, data, ${metadata}, transaction_id::text AS transaction_id,
-  floor(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`;
+/**
+ * Revisions and times as float8 (exact below 2^53) and the position as text (a bigint in
+ * JS); ORDER BY must name the table's columns, not these aliases.
+ */
+const COMMON_COLUMNS = `position::text AS position, stream_id, stream_revision::float8 AS stream_revision, event_id, type, data,
+  floor(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_at_ms`;
 
-const EVENT_COLUMNS = eventColumns('metadata');
+const EVENT_COLUMNS = `${COMMON_COLUMNS}, metadata, transaction_id::text AS transaction_id`;
 
 /**
  * The same for readers that need only each event's schema version of its metadata:
- * without the hash chain's two hashes Postgres has about half the JSON to write out and
- * Node half to parse (a projection rebuild reads a million events).
+ * without the hash chain's two hashes Postgres has about half the JSON to send and Node
+ * none to parse but the version (a projection rebuild reads a million events).
  */
-const LEAN_EVENT_COLUMNS = eventColumns(`jsonb_build_object('schemaVersion', metadata->'schemaVersion') AS metadata`);
+const LEAN_EVENT_COLUMNS = `${COMMON_COLUMNS}, metadata->'schemaVersion' AS schema_version`;
 
 /** Events of transactions below the horizon are all committed or gone: read only those. */
 const BELOW_HORIZON = `transaction_id < $1::xid8`;
@@ -120,7 +131,7 @@ export class PostgresEventStore implements EventStore {
     assertOneRequestPerStream(requests);
     const events = requests.flatMap((request) => request.events);
     const rows = await this.sql.withSession((session) =>
-      session.query<AppendRow>('SELECT * FROM ledger_append_batch_json($1, $2, $3, $4, $5, $6, $7)', [
+      session.query<AppendRow>('SELECT * FROM ledger_append_events($1, $2, $3, $4, $5, $6, $7)', [
         requests.map((request) => request.streamId),
         requests.map((request) => expectedRevisionCode(request.expected)),
         requests.map((request) => request.events.length),
@@ -146,13 +157,14 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readAll(after: bigint | null, limit: number, options: ReadAllOptions = {}): Promise<readonly RecordedEvent[]> {
-    return (await this.readRows(after, limit, options.metadata === 'schemaVersion' ? LEAN_EVENT_COLUMNS : EVENT_COLUMNS)).map(toRecordedEvent);
+    if (options.metadata === 'schemaVersion') return (await this.readRows<LeanEventRow>(after, limit, LEAN_EVENT_COLUMNS)).map(toLeanRecordedEvent);
+    return (await this.readRows<EventRow>(after, limit, EVENT_COLUMNS)).map(toRecordedEvent);
   }
 
-  private readRows(after: bigint | null, limit: number, columns = EVENT_COLUMNS): Promise<readonly EventRow[]> {
+  private readRows<Row extends EventRowBase>(after: bigint | null, limit: number, columns: string): Promise<readonly Row[]> {
     return this.sql.withSession(async (session) => {
       const horizon = await readHorizon(session);
-      const rows = await session.query<EventRow>(
+      const rows = await session.query<Row>(
         `SELECT ${columns} FROM ledger_events
           WHERE ${BELOW_HORIZON} AND position > $2
           ORDER BY ledger_events.position LIMIT $3`,
@@ -177,7 +189,7 @@ export class PostgresEventStore implements EventStore {
     const key = `${String(after)}:${limit}`;
     let pending = this.pendingReads.get(key);
     if (pending === undefined) {
-      pending = this.readRows(after, limit).finally(() => this.pendingReads.delete(key));
+      pending = this.readRows<EventRow>(after, limit, EVENT_COLUMNS).finally(() => this.pendingReads.delete(key));
       this.pendingReads.set(key, pending);
       const rows = await pending;
       this.tail.remember(after, rows);
@@ -296,11 +308,12 @@ class TailCache {
 }
 
 /** The remaining events of the append the last row belongs to, so a page never splits one. */
-const restOfAppend = (session: SqlExecutor, last: EventRow, columns: string): Promise<readonly EventRow[]> =>
-  session.query<EventRow>(
+const restOfAppend = <Row extends EventRowBase>(session: SqlExecutor, last: Row, columns: string): Promise<readonly Row[]> =>
+  session.query<Row>(
     `SELECT ${columns} FROM ledger_events
-      WHERE transaction_id = $1::xid8 AND stream_id = $2 AND position > $3 ORDER BY ledger_events.position`,
-    [last.transaction_id, last.stream_id, last.position],
+      WHERE transaction_id = (SELECT transaction_id FROM ledger_events WHERE position = $2)
+        AND stream_id = $1 AND position > $2 ORDER BY ledger_events.position`,
+    [last.stream_id, last.position],
   );
 
 const expectedRevisionCode = (expected: ExpectedRevision): number => {
@@ -316,7 +329,18 @@ const toRecordedEvent = (row: EventRow): RecordedEvent => ({
   data: row.data,
   metadata: row.metadata,
   streamId: row.stream_id,
-  streamRevision: Number(row.stream_revision),
+  streamRevision: row.stream_revision,
   position: BigInt(row.position),
-  recordedAt: new Date(Number(row.recorded_at_ms)),
+  recordedAt: new Date(row.recorded_at_ms),
+});
+
+const toLeanRecordedEvent = (row: LeanEventRow): RecordedEvent => ({
+  eventId: row.event_id,
+  type: row.type,
+  data: row.data,
+  metadata: { schemaVersion: row.schema_version },
+  streamId: row.stream_id,
+  streamRevision: row.stream_revision,
+  position: BigInt(row.position),
+  recordedAt: new Date(row.recorded_at_ms),
 });
