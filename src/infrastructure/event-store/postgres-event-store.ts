@@ -323,24 +323,17 @@ const expectedRevisionCode = (expected: ExpectedRevision): number => {
   return expected;
 };
 
-const toRecordedEvent = (row: EventRow): RecordedEvent => ({
+const withMetadata = (row: EventRowBase, metadata: Record<string, unknown>): RecordedEvent => ({
   eventId: row.event_id,
   type: row.type,
   data: row.data,
-  metadata: row.metadata,
+  metadata,
   streamId: row.stream_id,
   streamRevision: row.stream_revision,
   position: BigInt(row.position),
   recordedAt: new Date(row.recorded_at_ms),
 });
 
-const toLeanRecordedEvent = (row: LeanEventRow): RecordedEvent => ({
-  eventId: row.event_id,
-  type: row.type,
-  data: row.data,
-  metadata: { schemaVersion: row.schema_version },
-  streamId: row.stream_id,
-  streamRevision: row.stream_revision,
-  position: BigInt(row.position),
-  recordedAt: new Date(row.recorded_at_ms),
-});
+const toRecordedEvent = (row: EventRow): RecordedEvent => withMetadata(row, row.metadata);
+
+const toLeanRecordedEvent = (row: LeanEventRow): RecordedEvent => withMetadata(row, { schemaVersion: row.schema_version });
