@@ -3,7 +3,7 @@
 // (requests sent on a fixed schedule whatever the answers do, latency counted from each
 // request's scheduled time, so a stall is charged to every request it delays: no
 // coordinated omission).
-import http from 'node:http';
+import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
@@ -25,36 +25,150 @@ export const summarize = (values) => {
   };
 };
 
-/** A keep-alive HTTP/1.1 client over node:http with a bounded socket pool. */
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * The answer to one request, parsed from the bytes a connection has received so far:
+ * undefined until all of it is there. Handles Content-Length and chunked bodies.
+ */
+const parseResponse = (buffer) => {
+  const headEnd = buffer.indexOf(CRLF_CRLF);
+  if (headEnd < 0) return undefined;
+  const head = buffer.toString('latin1', 0, headEnd);
+  const status = Number(head.slice(9, 12));
+  const lines = head.split('\r\n');
+  let length;
+  let chunked = false;
+  let close = false;
+  for (let i = 1; i < lines.length; i += 1) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') length = Number(value);
+    else if (name === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
+    else if (name === 'connection') close = value.toLowerCase() === 'close';
+  }
+  const bodyStart = headEnd + 4;
+  if (!chunked) {
+    const size = length ?? 0;
+    if (buffer.length < bodyStart + size) return undefined;
+    return { status, body: buffer.toString('utf8', bodyStart, bodyStart + size), used: bodyStart + size, close };
+  }
+  const parts = [];
+  let at = bodyStart;
+  for (;;) {
+    const lineEnd = buffer.indexOf('\r\n', at, 'latin1');
+    if (lineEnd < 0) return undefined;
+    const size = parseInt(buffer.toString('latin1', at, lineEnd), 16);
+    if (Number.isNaN(size)) throw new Error('malformed chunked answer');
+    if (size === 0) {
+      const trailerEnd = buffer.indexOf(CRLF_CRLF, lineEnd);
+      if (trailerEnd < 0) return undefined;
+      return { status, body: Buffer.concat(parts).toString('utf8'), used: trailerEnd + 4, close };
+    }
+    if (buffer.length < lineEnd + 2 + size + 2) return undefined;
+    parts.push(buffer.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+};
+
+/**
+ * A keep-alive HTTP/1.1 client with at most `maxSockets` connections, one request in
+ * flight on each (no pipelining); requests beyond that wait for a free connection.
+ *
+ * Written on bare `net` sockets, not node:http, because the generator shares the 2 cores
+ * with the system it measures: each request is one write of a preformatted text and its
+ * answer is parsed just enough for status and body. node:http's agent, request and
+ * response objects cost several times more CPU per request (bench/README.md has the
+ * figures), CPU the designs under test then did not have.
+ */
 export const httpClient = (baseUrl, maxSockets) => {
   const url = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, keepAliveMsecs: 30_000 });
-  const send = ({ method, path, headers, body }) =>
-    new Promise((resolve) => {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = http.request(
-        {
-          host: url.hostname,
-          port: url.port,
-          method,
-          path,
-          agent,
-          headers: {
-            ...headers,
-            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-          },
-        },
-        (res) => {
-          const chunks = [];
-          res.on('data', (chunk) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', (error) => resolve({ status: 0, body: '', error: error.message }));
-        },
-      );
-      req.on('error', (error) => resolve({ status: 0, body: '', error: error.message }));
-      req.end(payload);
+  const host = url.hostname;
+  const port = Number(url.port || 80);
+  const hostHeader = `Host: ${url.host}\r\n`;
+  const all = new Set();
+  const idle = [];
+  const waiting = [];
+  let open = 0;
+  let closed = false;
+
+  const connection = () => {
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    const conn = { socket, buffer: Buffer.alloc(0), current: undefined, dead: false };
+    const fail = (message) => {
+      if (conn.dead) return;
+      conn.dead = true;
+      open -= 1;
+      const index = idle.indexOf(conn);
+      if (index >= 0) idle.splice(index, 1);
+      const current = conn.current;
+      conn.current = undefined;
+      current?.resolve({ status: 0, body: '', error: message });
+      socket.destroy();
+      pump();
+    };
+    socket.on('data', (data) => {
+      conn.buffer = conn.buffer.length === 0 ? data : Buffer.concat([conn.buffer, data]);
+      let parsed;
+      try {
+        parsed = parseResponse(conn.buffer);
+      } catch (error) {
+        return fail(error.message);
+      }
+      if (parsed === undefined) return;
+      conn.buffer = conn.buffer.subarray(parsed.used);
+      const current = conn.current;
+      conn.current = undefined;
+      if (parsed.close) fail('closed by the server');
+      current?.resolve({ status: parsed.status, body: parsed.body });
+      if (!conn.dead) release(conn);
     });
-  return { send, close: () => agent.destroy() };
+    socket.on('error', (error) => fail(error.message));
+    socket.on('close', () => fail('connection closed'));
+    open += 1;
+    all.add(conn);
+    socket.once('close', () => all.delete(conn));
+    return conn;
+  };
+
+  const start = (conn, job) => {
+    conn.current = job;
+    conn.socket.write(job.text);
+  };
+  const release = (conn) => {
+    const job = waiting.shift();
+    if (job !== undefined) start(conn, job);
+    else idle.push(conn);
+  };
+  const pump = () => {
+    while (!closed && waiting.length > 0 && (idle.length > 0 || open < maxSockets)) {
+      const conn = idle.pop() ?? connection();
+      const job = waiting.shift();
+      start(conn, job);
+    }
+  };
+
+  const send = ({ method, path, headers = {}, body }) =>
+    new Promise((resolve) => {
+      if (closed) return resolve({ status: 0, body: '', error: 'client closed' });
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      let text = `${method} ${path} HTTP/1.1\r\n${hostHeader}`;
+      for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+      if (payload !== undefined) text += `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+      else text += '\r\n';
+      waiting.push({ text, resolve });
+      pump();
+    });
+  const close = () => {
+    closed = true;
+    idle.length = 0;
+    for (const conn of all) conn.socket.destroy();
+    for (const job of waiting.splice(0)) job.resolve({ status: 0, body: '', error: 'client closed' });
+  };
+  return { send, close };
 };
 
 const countStatus = (statuses, status) => {
