@@ -14,6 +14,12 @@ export interface LedgerSettings {
   readonly snapshotEveryEvents: number;
   /** Most commands decided and appended together in one batch (one round trip, one commit). */
   readonly maxBatchCommands: number;
+  /**
+   * How long the newest batch in flight runs before a further one may start beside it: a
+   * slow commit then holds up only its own accounts, while at ordinary speed what arrives
+   * during a commit waits for it and goes out as one append.
+   */
+  readonly batchOverlapMs: number;
   /** Accounts whose state the writer keeps in memory. */
   readonly accountCacheSize: number;
   /** How long a query with `minPosition` waits for its read model before answering 503. */

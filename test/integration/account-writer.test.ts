@@ -45,6 +45,35 @@ class CountingStore {
   }
 }
 
+/** The real store, holding back every append batch until `release()`: a commit that is slow. */
+class HeldStore {
+  readonly store: EventStore;
+  readonly started: (readonly string[])[] = [];
+  private gate: Promise<void>;
+  private open: () => void = () => undefined;
+  constructor(inner: EventStore) {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+    this.store = new Proxy(inner, {
+      get: (target, property, receiver) => {
+        if (property === 'appendBatch') {
+          return async (requests: readonly AppendRequest[]): Promise<readonly BatchAppendOutcome[]> => {
+            this.started.push(requests.map((request) => request.streamId));
+            await this.gate;
+            return target.appendBatch(requests);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+  release(): void {
+    this.open();
+  }
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 const grant = (accountId: string, creditsMillicredits: number): AccountCommand => ({
   type: 'GrantCredits',
   accountId,
@@ -136,6 +165,47 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(counting.batches.length).toBeLessThanOrEqual(4);
     expect(Math.max(...counting.batches)).toBeGreaterThan(1);
     for (let index = 0; index < 50; index += 1) expect((await replayed(`many-${index}`)).state.balanceMillicredits).toBe(6_000);
+  });
+
+  it('holds the commands that arrive during an ordinary commit for one append after it', async () => {
+    const { executor: granter } = await writer();
+    await Promise.all(Array.from({ length: 6 }, (_, index) => granter.execute(grant(`after-${index}`, 10_000))));
+    const held = new HeldStore(events);
+    const { executor } = await writer(held.store, { ...settings, batchOverlapMs: 60_000 });
+
+    const first = executor.execute(spend('after-0', 1));
+    const rest: Promise<CommandOutcome>[] = [];
+    // One command per turn of the event loop: each turn would otherwise start a batch of its own.
+    for (let index = 1; index < 6; index += 1) {
+      await nextTurn();
+      rest.push(executor.execute(spend(`after-${index}`, 1)));
+    }
+    await nextTurn();
+    expect(held.started).toHaveLength(1);
+    held.release();
+
+    expect((await Promise.all([first, ...rest])).map(status)).toEqual(Array(6).fill('applied'));
+    expect(held.started.map((streams) => streams.length)).toEqual([1, 5]);
+  });
+
+  it('lets a further batch go beside a commit that is slow, for other accounts only', async () => {
+    const { executor: granter } = await writer();
+    await Promise.all(['slow', 'beside'].map((accountId) => granter.execute(grant(accountId, 10_000))));
+    const held = new HeldStore(events);
+    const { executor } = await writer(held.store, { ...settings, batchOverlapMs: 20 });
+
+    const slow = executor.execute(spend('slow', 1));
+    await nextTurn();
+    const sameAccount = executor.execute(spend('slow', 1));
+    const beside = executor.execute(spend('beside', 1));
+    // The second batch starts once the first has run 20 ms, and holds only the other account.
+    while (held.started.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(held.started).toEqual([[accountStreamId('slow')], [accountStreamId('beside')]]);
+    held.release();
+
+    expect((await Promise.all([slow, sameAccount, beside])).map(status)).toEqual(['applied', 'applied', 'applied']);
+    expect(held.started).toHaveLength(3);
+    expect((await replayed('slow')).state.balanceMillicredits).toBe(8_000);
   });
 
   it('replays a repeated command id inside one batch with the first one’s settled answer', async () => {

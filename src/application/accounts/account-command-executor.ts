@@ -89,6 +89,8 @@ export class AccountCommandExecutor {
   private readonly busy = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
+  private lastStartedAt = 0;
+  private overlapTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -125,19 +127,35 @@ export class AccountCommandExecutor {
   }
 
   /**
-   * Starts batches while fewer than MAX_BATCHES_IN_FLIGHT are being written. A batch takes
+   * Starts batches while fewer than MAX_BATCHES_IN_FLIGHT are being written, a further one
+   * only once the newest in flight has run `batchOverlapMs` (see LedgerSettings). A batch takes
    * only commands of accounts no batch in flight holds (each account keeps one writer and
    * its order); so one slow commit holds up its own accounts, not every account.
    */
   private pump(): void {
     while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      if (this.inFlight > 0) {
+        const wait = this.lastStartedAt + this.settings.batchOverlapMs - performance.now();
+        if (wait > 0) {
+          this.overlapTimer ??= setTimeout(() => {
+            this.overlapTimer = undefined;
+            this.pump();
+          }, wait);
+          return;
+        }
+      }
       const batch = this.takeBatch();
       if (batch.length === 0) return;
       const accounts = new Set(batch.map((pending) => pending.command.accountId));
       for (const accountId of accounts) this.busy.add(accountId);
       this.inFlight += 1;
+      this.lastStartedAt = performance.now();
       void this.runBatch(batch).finally(() => {
         this.inFlight -= 1;
+        if (this.inFlight === 0 && this.overlapTimer !== undefined) {
+          clearTimeout(this.overlapTimer);
+          this.overlapTimer = undefined;
+        }
         for (const accountId of accounts) this.busy.delete(accountId);
         if (this.queue.length > 0) this.schedule();
       });
