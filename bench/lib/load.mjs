@@ -91,7 +91,6 @@ export const httpClient = (baseUrl, maxSockets) => {
   const all = new Set();
   const idle = [];
   const waiting = [];
-  let open = 0;
   let closed = false;
 
   const connection = () => {
@@ -99,9 +98,9 @@ export const httpClient = (baseUrl, maxSockets) => {
     socket.setNoDelay(true);
     const conn = { socket, buffer: Buffer.alloc(0), current: undefined, dead: false };
     const fail = (message) => {
+      all.delete(conn);
       if (conn.dead) return;
       conn.dead = true;
-      open -= 1;
       const index = idle.indexOf(conn);
       if (index >= 0) idle.splice(index, 1);
       const current = conn.current;
@@ -128,9 +127,7 @@ export const httpClient = (baseUrl, maxSockets) => {
     });
     socket.on('error', (error) => fail(error.message));
     socket.on('close', () => fail('connection closed'));
-    open += 1;
     all.add(conn);
-    socket.once('close', () => all.delete(conn));
     return conn;
   };
 
@@ -144,7 +141,7 @@ export const httpClient = (baseUrl, maxSockets) => {
     else idle.push(conn);
   };
   const pump = () => {
-    while (!closed && waiting.length > 0 && (idle.length > 0 || open < maxSockets)) {
+    while (!closed && waiting.length > 0 && (idle.length > 0 || all.size < maxSockets)) {
       const conn = idle.pop() ?? connection();
       const job = waiting.shift();
       start(conn, job);

@@ -75,7 +75,7 @@ const SNAPSHOT_EVERY_EVENTS = 1000;
 const MAX_BATCH_COMMANDS = 256;
 /**
  * 5 ms: longer than an ordinary append's round trip here. At 2,000 spends/s over 10,000
- * accounts Postgres took 42-48% of a core with it instead of 70-72% with every batch
+ * accounts Postgres took 37-48% of a core with it instead of 70-72% with every batch
  * started at once (bench/README.md, "Reading the 2026-12-06 figures").
  */
 const BATCH_OVERLAP_MS = 5;
