@@ -1,4 +1,4 @@
-import type { EventStore } from '../application/event-store.port';
+import type { EventStore, RecordedEvent } from '../application/event-store.port';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { createCheckpointsTable, ensureCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { liveTables, rebuildTables, type Projection, type RowMemo } from './projection';
@@ -56,10 +56,18 @@ export const rebuildProjection = async (
   return result;
 };
 
+/** Waits for every one; rejects with the first failure once all have ended, so none is left running. */
+const allOrFirstFailure = async (work: readonly Promise<void>[]): Promise<void> => {
+  const outcomes = await Promise.allSettled(work);
+  const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+};
+
 /**
  * Rebuilds several projections reading the log once: every page goes to each projection
- * not yet swapped in, in one transaction. Each is then swapped in on its own, as above,
- * once the new tables have reached its live checkpoint.
+ * not yet swapped in, each in a transaction of its own. Each is then swapped in on its
+ * own, as above, once the new tables have reached its live checkpoint. A failure fails
+ * the whole rebuild once nothing is left writing; a rerun starts from scratch.
  */
 export const rebuildProjections = async (
   sql: SqlClient,
@@ -104,29 +112,58 @@ export const rebuildProjections = async (
   const memos = new Map<Projection, RowMemo>(projections.map((projection) => [projection, new Map()]));
   // Projections decode only the schema version of an event's metadata.
   const read = (after: bigint | null) => store.readAll(after, options.batchSize, { metadata: 'schemaVersion' });
+  // Each projection applies its pages in order, one transaction per page (it writes only its
+  // own new tables, so the projections need not share one): Postgres works on several at
+  // once, and a projection may start its next page while a slower one finishes this one.
+  const applying = new Map<Projection, Promise<void>>();
+  const applyPage = (batch: readonly RecordedEvent[]): Promise<void> =>
+    allOrFirstFailure(
+      [...building].map((projection) => {
+        const page = (applying.get(projection) ?? Promise.resolve()).then(() =>
+          sql.transaction(async (tx) => {
+            const memo = memos.get(projection);
+            if (memo !== undefined && memo.size > MAX_MEMO_ROWS) memo.clear();
+            await projection.apply(tx, batch, rebuildTables, memo);
+          }),
+        );
+        applying.set(projection, page);
+        return page;
+      }),
+    );
   const catchUp = async (target: bigint | null): Promise<void> => {
     // The next page is read while this one is applied: the server reads as Node folds.
     let next = read(position);
-    for (;;) {
-      const batch = await next;
-      const last = batch.at(-1);
-      if (last === undefined) return;
-      const done = batch.length < options.batchSize && (target === null || last.position >= target);
-      if (!done) {
-        next = read(last.position);
-        next.catch(() => undefined); // awaited on the next turn; this only keeps a failure from going unhandled meanwhile
-      }
-      await sql.transaction(async (tx) => {
-        for (const projection of building) {
-          const memo = memos.get(projection);
-          if (memo !== undefined && memo.size > MAX_MEMO_ROWS) memo.clear();
-          await projection.apply(tx, batch, rebuildTables, memo);
-        }
-      });
-      position = last.position;
-      eventsDone += batch.length;
+    // The newest page handed to the projections and not yet settled: while a page is read and
+    // handed out, the one before may still be applying, so at most two are ever in hand.
+    let newest: { readonly applied: Promise<void>; readonly last: bigint; readonly size: number } | null = null;
+    const settle = async (page: typeof newest) => {
+      if (page === null) return;
+      await page.applied;
+      position = page.last;
+      eventsDone += page.size;
       await report();
-      if (done) return;
+    };
+    try {
+      for (;;) {
+        const batch = await next;
+        const last = batch.at(-1);
+        if (last === undefined) return await settle(newest);
+        const done = batch.length < options.batchSize && (target === null || last.position >= target);
+        if (!done) {
+          next = read(last.position);
+          next.catch(() => undefined); // awaited on the next turn; this only keeps a failure from going unhandled meanwhile
+        }
+        const applied = applyPage(batch);
+        applied.catch(() => undefined); // awaited by settle
+        const before = newest;
+        newest = { applied, last: last.position, size: batch.length };
+        await settle(before);
+        if (done) return await settle(newest);
+      }
+    } catch (error) {
+      // Nothing is left writing when the rebuild fails: a rerun drops and remakes these tables.
+      await newest?.applied.catch(() => undefined);
+      throw error;
     }
   };
 

@@ -4,7 +4,7 @@ import { assertNever } from '../domain/account.state';
 import { formatCents, formatCredits } from '../domain/money';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
-import type { Projection, TableNamer } from './projection';
+import type { Projection, RowMemo, TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
 export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund', 'expiry'] as const;
@@ -90,11 +90,19 @@ const entryOf = (event: AccountEvent): Entry | null => {
   }
 };
 
+/** Where an account's history stands: its newest line's revision and balance after it. */
+interface HistoryEnd {
+  readonly revision: number;
+  readonly balanceMillicredits: number;
+}
+
+const NO_HISTORY: HistoryEnd = { revision: -1, balanceMillicredits: 0 };
+
 /** The rows an account's events add to its history, given its balance before them. */
 export const transactionRows = (
   accountId: string,
   events: readonly ProjectedEvent[],
-  before: { readonly revision: number; readonly balanceMillicredits: number },
+  before: HistoryEnd,
 ): TransactionRow[] => {
   let balance = before.balanceMillicredits;
   return events
@@ -133,30 +141,42 @@ export const transactionsProjection: Projection = {
     ]);
   },
 
-  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo) {
     const byAccount = groupByAccount(accountEventsOf(events));
     if (byAccount.size === 0) return;
     const name = identifier(table('transactions'));
-    const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
-      // Each account's newest row through the primary key: one index probe per account, never
-      // a read of the whole history (DISTINCT ON read every row of every account in the batch).
-      // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
-      `SELECT a.account_id, t.stream_revision::text AS stream_revision, t.balance_after::text AS balance_after
-         FROM unnest($1::text[]) AS a(account_id)
-         CROSS JOIN LATERAL (SELECT l.stream_revision, l.balance_after FROM ${name} l
-                              WHERE l.account_id = a.account_id ORDER BY l.stream_revision DESC LIMIT 1) AS t`,
-      [[...byAccount.keys()]],
-    );
-    const before = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));
-    const rows = [...byAccount].flatMap(([accountId, items]) =>
-      transactionRows(accountId, items, before.get(accountId) ?? { revision: -1, balanceMillicredits: 0 }),
-    );
+    // In a rebuild each account's newest line is remembered from the page before, not read again.
+    const remembered = (accountId: string) => memo?.get(accountId) as HistoryEnd | undefined;
+    const unknown = [...byAccount.keys()].filter((accountId) => remembered(accountId) === undefined);
+    const lasts =
+      unknown.length === 0
+        ? []
+        : await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
+            // Each account's newest row through the primary key: one index probe per account, never
+            // a read of the whole history (DISTINCT ON read every row of every account in the batch).
+            // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
+            `SELECT a.account_id, t.stream_revision::text AS stream_revision, t.balance_after::text AS balance_after
+               FROM unnest($1::text[]) AS a(account_id)
+               CROSS JOIN LATERAL (SELECT l.stream_revision, l.balance_after FROM ${name} l
+                                    WHERE l.account_id = a.account_id ORDER BY l.stream_revision DESC LIMIT 1) AS t`,
+            [unknown],
+          );
+    const read = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));
+    const rows: TransactionRow[] = [];
+    for (const [accountId, items] of byAccount) {
+      const before = remembered(accountId) ?? read.get(accountId) ?? NO_HISTORY;
+      const added = transactionRows(accountId, items, before);
+      for (const row of added) rows.push(row);
+      const newest = added.at(-1);
+      if (memo !== undefined) memo.set(accountId, newest === undefined ? before : { revision: newest.streamRevision, balanceMillicredits: newest.balanceAfterMillicredits });
+    }
     if (rows.length === 0) return;
+    // json, not jsonb: Postgres reads each row once, so building jsonb's tree first only costs.
     await tx.query(
       `INSERT INTO ${name} (account_id, stream_revision, id, type, credits, balance_after, service, quantity, description, occurred_at, position)
        SELECT r."accountId", r."streamRevision", r.id, r.type, r."creditsMillicredits", r."balanceAfterMillicredits",
               r.service, r.quantity, r.description, r."occurredAt", r.position
-         FROM jsonb_to_recordset($1::jsonb) AS r("accountId" text, "streamRevision" bigint, id text, type text,
+         FROM json_to_recordset($1::json) AS r("accountId" text, "streamRevision" bigint, id text, type text,
               "creditsMillicredits" bigint, "balanceAfterMillicredits" bigint, service text, quantity bigint,
               description text, "occurredAt" timestamptz, position bigint)
        ON CONFLICT (account_id, stream_revision) DO NOTHING`,

@@ -60,7 +60,7 @@ export const usageDailyProjection: Projection = {
     await tx.query(
       `INSERT INTO ${name} AS u (account_id, service, day, quantity, credits)
        SELECT r."accountId", r.service, r.day, r.quantity, r."creditsMillicredits"
-         FROM jsonb_to_recordset($1::jsonb) AS r("accountId" text, service text, day date, quantity numeric, "creditsMillicredits" bigint)
+         FROM json_to_recordset($1::json) AS r("accountId" text, service text, day date, quantity numeric, "creditsMillicredits" bigint)
        ON CONFLICT (account_id, day, service) DO UPDATE SET
          quantity = u.quantity + excluded.quantity, credits = u.credits + excluded.credits`,
       [JSON.stringify(deltas)],

@@ -1,0 +1,129 @@
+import type { RecordedEvent } from '../../../src/application/event-store.port';
+import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store';
+import { readCheckpoint } from '../../../src/projections/checkpoints';
+import type { Projection } from '../../../src/projections/projection';
+import { PROJECTIONS } from '../../../src/projections/projections.registry';
+import { rebuildProjections } from '../../../src/projections/rebuild';
+import { transactionsProjection } from '../../../src/projections/transactions.projection';
+import { usageDailyProjection } from '../../../src/projections/usage-daily.projection';
+import { testDatabaseTargets, type TestDatabase } from '../../support/databases';
+import { compareWithReplay, eventually, rowCount } from '../../support/read-models';
+import { accountHistory, appendHistory } from './account-history';
+
+const PAGE = 20;
+
+class InjectedFailure extends Error {
+  override readonly name = 'InjectedFailure';
+}
+
+/** The projection with `around` wrapped about each apply; it records the first position of every page it is given. */
+const watched = (projection: Projection, around: (page: number, apply: () => Promise<void>) => Promise<void>) => {
+  const pages: bigint[] = [];
+  const wrapped: Projection = {
+    ...projection,
+    apply: (tx, events, table, memo) => {
+      pages.push(events[0]?.position ?? -1n);
+      return around(pages.length, () => projection.apply(tx, events, table, memo));
+    },
+  };
+  return { projection: wrapped, pages };
+};
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The first position of each page of the log, read as the rebuild reads it (a page never splits an append). */
+const pageStarts = async (store: PostgresEventStore): Promise<bigint[]> => {
+  const starts: bigint[] = [];
+  for (let after: bigint | null = null; ; ) {
+    const page: readonly RecordedEvent[] = await store.readAll(after, PAGE);
+    const [first, last] = [page[0], page.at(-1)];
+    if (first === undefined || last === undefined) return starts;
+    starts.push(first.position);
+    after = last.position;
+  }
+};
+
+describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeDatabase) => {
+  // PGlite runs one transaction at a time, so a projection held inside its page holds every other.
+  const itOnServer = name === 'postgres' ? it : it.skip;
+  let database: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeEach(async () => {
+    database = await makeDatabase();
+    store = await PostgresEventStore.open(database.client, { pollIntervalMs: 10 });
+    const recorded = accountHistory({ accountIds: ['acme', 'globex', 'initech'], commands: 120, seed: 11, startAt: '2025-03-01T20:00:00.000Z', stepMs: 23 * 60 * 1000 });
+    await appendHistory(store, recorded.appends);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  it('fails as a whole when one projection fails a page, only once the others have ended theirs; nothing is swapped in, and a rerun builds it all', async () => {
+    const sql = database.client;
+    const failing = watched(transactionsProjection, async (page, apply) => {
+      if (page === 3) throw new InjectedFailure('transactions: page 3');
+      await apply();
+    });
+    let running = 0;
+    const slow = watched(usageDailyProjection, async (_page, apply) => {
+      running += 1;
+      try {
+        await pause(30);
+        await apply();
+      } finally {
+        running -= 1;
+      }
+    });
+
+    await expect(rebuildProjections(sql, store, [failing.projection, slow.projection], { batchSize: PAGE })).rejects.toBeInstanceOf(InjectedFailure);
+    // The rejection came after the slow projection's page had ended: no transaction is left behind.
+    expect(running).toBe(0);
+    expect(failing.pages).toHaveLength(3);
+    for (const projection of [transactionsProjection, usageDailyProjection]) expect(await readCheckpoint(sql, projection.name)).toBeNull();
+    expect(await rowCount(sql, 'transactions')).toBe(0);
+    expect(await rowCount(sql, 'usage_daily')).toBe(0);
+
+    const results = await rebuildProjections(sql, store, PROJECTIONS, { batchSize: PAGE });
+    expect(results.map((result) => result.projection)).toEqual(PROJECTIONS.map((projection) => projection.name));
+    for (const projection of PROJECTIONS) {
+      for (const comparison of await compareWithReplay(sql, store, projection)) {
+        expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
+      }
+    }
+    expect(await rowCount(sql, 'transactions')).toBeGreaterThan(0);
+    expect(await rowCount(sql, 'usage_daily')).toBeGreaterThan(0);
+  });
+
+  itOnServer('lets a projection apply the next page while another is still in this one, never further ahead, each in log order', async () => {
+    const sql = database.client;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow = watched(usageDailyProjection, async (page, apply) => {
+      if (page === 1) await held;
+      await apply();
+    });
+    const fast = watched(transactionsProjection, (_page, apply) => apply());
+
+    const rebuilt = rebuildProjections(sql, store, [slow.projection, fast.projection], { batchSize: PAGE });
+    await eventually('the fast projection to reach the second page', () => fast.pages.length === 2);
+    // It stays there: a third page would be two ahead of the held one.
+    await pause(100);
+    expect(fast.pages).toHaveLength(2);
+    expect(slow.pages).toHaveLength(1);
+    release();
+    await rebuilt;
+
+    const everyPage = await pageStarts(store);
+    expect(everyPage.length).toBeGreaterThan(3);
+    expect(slow.pages).toEqual(everyPage);
+    expect(fast.pages).toEqual(everyPage);
+    for (const projection of [usageDailyProjection, transactionsProjection]) {
+      for (const comparison of await compareWithReplay(sql, store, projection)) {
+        expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
+      }
+    }
+  });
+});
