@@ -56,7 +56,7 @@ export const rebuildProjection = async (
   return result;
 };
 
-/** Waits for every one; rejects with the first failure once all have ended, so none is left running. */
+/** Waits for every one; once all have ended, rejects with the first failure in the order given, so none is left running. */
 const allOrFirstFailure = async (work: readonly Promise<void>[]): Promise<void> => {
   const outcomes = await Promise.allSettled(work);
   const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
@@ -66,8 +66,9 @@ const allOrFirstFailure = async (work: readonly Promise<void>[]): Promise<void> 
 /**
  * Rebuilds several projections reading the log once: every page goes to each projection
  * not yet swapped in, each in a transaction of its own. Each is then swapped in on its
- * own, as above, once the new tables have reached its live checkpoint. A failure fails
- * the whole rebuild once nothing is left writing; a rerun starts from scratch.
+ * own, as above, once the new tables have reached its live checkpoint. A failure ends the
+ * rebuild once nothing is left writing: projections already swapped in stay so, and a rerun
+ * drops the others' new tables and builds them from position 0.
  */
 export const rebuildProjections = async (
   sql: SqlClient,
@@ -113,8 +114,9 @@ export const rebuildProjections = async (
   // Projections decode only the schema version of an event's metadata.
   const read = (after: bigint | null) => store.readAll(after, options.batchSize, { metadata: 'schemaVersion' });
   // Each projection applies its pages in order, one transaction per page (it writes only its
-  // own new tables, so the projections need not share one): Postgres works on several at
-  // once, and a projection may start its next page while a slower one finishes this one.
+  // own new tables, so the projections need not share one): on a server Postgres works on
+  // several at once (PGlite runs one transaction at a time), and a projection may start its
+  // next page while a slower one finishes this one.
   const applying = new Map<Projection, Promise<void>>();
   const applyPage = (batch: readonly RecordedEvent[]): Promise<void> =>
     allOrFirstFailure(
@@ -131,7 +133,7 @@ export const rebuildProjections = async (
       }),
     );
   const catchUp = async (target: bigint | null): Promise<void> => {
-    // The next page is read while this one is applied: the server reads as Node folds.
+    // The next page is read while the pages in hand are applied: the server reads as Node folds.
     let next = read(position);
     // The newest page handed to the projections and not yet settled: while a page is read and
     // handed out, the one before may still be applying, so at most two are ever in hand.
@@ -161,7 +163,7 @@ export const rebuildProjections = async (
         if (done) return await settle(newest);
       }
     } catch (error) {
-      // Nothing is left writing when the rebuild fails: a rerun drops and remakes these tables.
+      // Nothing is left writing when the rebuild fails: a rerun drops and remakes the new tables.
       await newest?.applied.catch(() => undefined);
       throw error;
     }

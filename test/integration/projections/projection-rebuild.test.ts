@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../../../src/application/event-store.port';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store';
+import type { SqlClient, SqlExecutor } from '../../../src/infrastructure/postgres/sql-client';
 import { readCheckpoint } from '../../../src/projections/checkpoints';
 import type { Projection } from '../../../src/projections/projection';
 import { PROJECTIONS } from '../../../src/projections/projections.registry';
@@ -27,6 +28,28 @@ const watched = (projection: Projection, around: (page: number, apply: () => Pro
     },
   };
   return { projection: wrapped, pages };
+};
+
+/** The client, counting its transactions from the call until they have committed or rolled back. */
+const countingTransactions = (sql: SqlClient) => {
+  let open = 0;
+  const client = new Proxy(sql, {
+    get(target, key, receiver) {
+      if (key === 'transaction') {
+        return async <T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> => {
+          open += 1;
+          try {
+            return await target.transaction(work);
+          } finally {
+            open -= 1;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, key, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { client, open: () => open };
 };
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -61,27 +84,34 @@ describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeData
     await database.drop();
   });
 
-  it('fails as a whole when one projection fails a page, only once the others have ended theirs; nothing is swapped in, and a rerun builds it all', async () => {
+  it('fails as a whole when one projection fails a page, only once no transaction of the others is left open; nothing is swapped in, and a rerun builds it all', async () => {
     const sql = database.client;
+    const { client, open } = countingTransactions(sql);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
     const failing = watched(transactionsProjection, async (page, apply) => {
       if (page === 3) throw new InjectedFailure('transactions: page 3');
       await apply();
     });
-    let running = 0;
-    const slow = watched(usageDailyProjection, async (_page, apply) => {
-      running += 1;
-      try {
-        await pause(30);
-        await apply();
-      } finally {
-        running -= 1;
-      }
+    // usage_daily is held in its third page; the page after it is slow, so a rebuild that
+    // failed without waiting for it would still have it open.
+    const slow = watched(usageDailyProjection, async (page, apply) => {
+      if (page >= 3) await released;
+      if (page >= 4) await pause(30);
+      await apply();
     });
 
-    await expect(rebuildProjections(sql, store, [failing.projection, slow.projection], { batchSize: PAGE })).rejects.toBeInstanceOf(InjectedFailure);
-    // The rejection came after the slow projection's page had ended: no transaction is left behind.
-    expect(running).toBe(0);
-    expect(failing.pages).toHaveLength(3);
+    let settled = false;
+    const rebuilt = rebuildProjections(client, store, [failing.projection, slow.projection], { batchSize: PAGE }).finally(() => (settled = true));
+    rebuilt.catch(() => undefined); // awaited below
+    await eventually('transactions to fail its third page', () => failing.pages.length === 3);
+    await eventually('usage_daily to be held in its third page', () => slow.pages.length >= 3);
+    await pause(50);
+    expect(settled).toBe(false);
+    release();
+    await expect(rebuilt).rejects.toBeInstanceOf(InjectedFailure);
+    expect(open()).toBe(0);
+    expect(slow.pages.length).toBeGreaterThanOrEqual(4);
     for (const projection of [transactionsProjection, usageDailyProjection]) expect(await readCheckpoint(sql, projection.name)).toBeNull();
     expect(await rowCount(sql, 'transactions')).toBe(0);
     expect(await rowCount(sql, 'usage_daily')).toBe(0);
@@ -101,11 +131,18 @@ describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeData
     const sql = database.client;
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let slowApplied = 0;
     const slow = watched(usageDailyProjection, async (page, apply) => {
       if (page === 1) await held;
       await apply();
+      slowApplied += 1;
     });
-    const fast = watched(transactionsProjection, (_page, apply) => apply());
+    // How far ahead of the slow projection's applied pages each of the fast one's pages started.
+    const leads: number[] = [];
+    const fast = watched(transactionsProjection, (page, apply) => {
+      leads.push(page - slowApplied);
+      return apply();
+    });
 
     const rebuilt = rebuildProjections(sql, store, [slow.projection, fast.projection], { batchSize: PAGE });
     await eventually('the fast projection to reach the second page', () => fast.pages.length === 2);
@@ -120,6 +157,8 @@ describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeData
     expect(everyPage.length).toBeGreaterThan(3);
     expect(slow.pages).toEqual(everyPage);
     expect(fast.pages).toEqual(everyPage);
+    // Page k starts only once every projection has committed page k - 2.
+    expect(Math.max(...leads)).toBeLessThanOrEqual(2);
     for (const projection of [usageDailyProjection, transactionsProjection]) {
       for (const comparison of await compareWithReplay(sql, store, projection)) {
         expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
