@@ -549,7 +549,7 @@ const main = async () => {
     postgres: await postgresInfo(),
     git: gitInfo(),
     method: {
-      loadGenerator: 'node:http keep-alive agent in the bench process; closed loop: N connections each with one request in flight; open loop: request i sent at start + i/rate, latency = answer time − scheduled time',
+      loadGenerator: 'keep-alive HTTP/1.1 client on bare net sockets in the bench process (bench/lib/load.mjs httpClient; node:http agents before 2026-12-06); closed loop: N connections each with one request in flight; open loop: request i sent at start + i/rate, latency = answer time − scheduled time',
       baselines: `bare Fastify ${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'fastify', 'package.json'), 'utf8')).version} server in its own process (bench/lib/naive-server.mjs), pg pool of ${POOL_SIZE} like the service, same request and JWT check`,
       projectionLag: 'per spend: time from its HTTP answer until a poll of projection_checkpoints (what GET …?minPosition= waits on) shows its position applied; polled back to back (~2 ms apart) from the bench on its own connection; answered after the answer arrived counts as 0',
     },
