@@ -228,7 +228,7 @@ export const closedLoop = async ({ client, request, concurrency, warmupMs, durat
 /**
  * Sends `rate` requests per second for durationMs on a fixed schedule (request i at
  * start + i / rate), whatever the answers do. Latency is answer time − scheduled time.
- * onAnswer(i, res, answeredAt) sees every answer (used for the projection-lag figures).
+ * onAnswer(i, res, answeredAt, scheduledAt) sees every answer (used for the projection-lag figures).
  */
 export const openLoop = async ({ client, request, rate, durationMs, ok = (res) => res.status === 200, onAnswer, drainTimeoutMs = 30_000, meter }) => {
   const from = meter?.snapshot();
@@ -264,7 +264,7 @@ export const openLoop = async ({ client, request, rate, durationMs, ok = (res) =
         failed += 1;
         firstError ??= `${res.status} ${res.error ?? res.body.slice(0, 200)}`;
       }
-      onAnswer?.(i, res, done);
+      onAnswer?.(i, res, done, scheduled);
       if (answered === total) resolveDrained();
     });
   };

@@ -1,0 +1,182 @@
+// `npm run bench:timeline`: where a latency spike comes from. An open loop against the service
+// (as `npm run bench`'s half-rate phase), cut into 250 ms windows: each window's spends (count,
+// p99, max latency from their scheduled time) beside the CPU each thread of the service and each
+// Postgres process took in it, read from /proc (Linux).
+//
+// Usage: npm run bench:timeline [-- --rate N --accounts N --duration S --all --trace-gc]
+//   --rate        spends per second offered (default 2000); --accounts: spread over (default 10,000)
+//   --duration    seconds of open loop (default 20), after a 5 s closed-loop warm-up
+//   --all         print every window (default: only windows whose slowest spend took > 25 ms)
+//   --trace-gc    run the service with --trace-gc and print its major GCs on the same clock
+//   BENCH_SERVICE_NODE_ARGS  more flags for the service's node (e.g. "--v8-pool-size=1")
+//   BENCH_DATABASE_URL       the Postgres server (default postgres://postgres@127.0.0.1:5432/postgres)
+//
+// CPU columns are clock ticks (1/100 s) in the window: 25 is one core busy for the whole window.
+// Service threads are named by /proc comm: "main" is the event loop; "node" threads are V8's
+// platform workers (GC helpers) and the projections worker (the one busy in every window).
+// A diagnostic: nothing is written to bench/results.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { closedLoop, httpClient, openLoop, summarize } from './lib/load.mjs';
+import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, ROOT, SECRET, accountIds, freePort, scratchSession, spendRequests, stopChild, token } from './lib/harness.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '2000' },
+    accounts: { type: 'string', default: '10000' },
+    duration: { type: 'string', default: '20' },
+    all: { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
+  },
+});
+const rate = Number(flags.rate);
+const accounts = Number(flags.accounts);
+const durationMs = Number(flags.duration) * 1000;
+const WINDOW_MS = 250;
+const SLOW_MS = 25;
+const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const say = (line) => process.stderr.write(`${line}\n`);
+const session = scratchSession({ serverUrl, prefix: `ledger_timeline_${randomBytes(4).toString('hex')}`, say });
+
+const readOr = (path, fallback) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+};
+/** utime + stime of a /proc/…/stat line, in ticks. */
+const ticksOf = (stat) => {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+};
+const commOf = (stat) => stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+
+/** Ticks so far per thread of the service and per Postgres process (by its title), and the machine's. */
+const sample = (servicePid, ourDatabase) => {
+  const threads = {};
+  for (const tid of readdirSync(`/proc/${servicePid}/task`)) {
+    const stat = readOr(`/proc/${servicePid}/task/${tid}/stat`, null);
+    if (stat !== null) threads[tid] = { name: String(servicePid) === tid ? 'main' : `${commOf(stat)}/${tid}`, ticks: ticksOf(stat) };
+  }
+  const postgres = {};
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = readOr(`/proc/${pid}/stat`, null);
+    if (stat === null || commOf(stat) !== 'postgres') continue;
+    const title = readOr(`/proc/${pid}/cmdline`, '').replace(/\0/g, ' ').trim();
+    // "postgres: 15/main: walwriter", "postgres: 15/main: postgres <db> 127.0.0.1(port) idle", or the postmaster's command line.
+    const client = /\(\d+\)/.test(title);
+    const name = client ? (title.includes(ourDatabase) ? 'backends' : 'other databases\' backends') : title.startsWith('postgres: ') ? title.replace(/^postgres: (\S+ )?/, '').replace(/\s.*$/, '') : 'postmaster';
+    postgres[pid] = { name, ticks: ticksOf(stat) };
+  }
+  const cpu = readOr('/proc/stat', 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { at: performance.now(), threads, postgres, busy: cpu.reduce((a, b) => a + b, 0) - cpu[3] - (cpu[4] ?? 0), total: cpu.reduce((a, b) => a + b, 0) };
+};
+
+/** Ticks spent in the window by each name (threads and Postgres processes of one title summed). */
+const spent = (from, to) => {
+  const by = {};
+  const add = (name, ticks) => {
+    if (ticks > 0) by[name] = (by[name] ?? 0) + ticks;
+  };
+  for (const [tid, thread] of Object.entries(to.threads)) add(`service ${thread.name}`, thread.ticks - (from.threads[tid]?.ticks ?? thread.ticks));
+  for (const [pid, process] of Object.entries(to.postgres)) add(`postgres ${process.name}`, process.ticks - (from.postgres[pid]?.ticks ?? process.ticks));
+  return by;
+};
+
+const main = async () => {
+  const { name: database, url } = await session.createDatabase('service');
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-timeline-'));
+  const env = { ...process.env, DATABASE_URL: url, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', LEDGER_DATA_DIR: dataDir, RATE_LIMIT_PER_MINUTE: '0' };
+  delete env.NODE_ENV;
+  delete env.EVENTSTORE_CONNECTION_STRING;
+  const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const service = await session.startChild([...nodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const auth = await token('bench', 'service');
+    const admin = await token('bench-admin', 'admin');
+    const ids = accountIds(accounts);
+    say(`funding ${accounts.toLocaleString('en-US')} accounts`);
+    const fund = httpClient(base, 32);
+    const toFund = [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < toFund.length) {
+          const [id, credits] = toFund[next++];
+          const res = await fund.send({ method: 'POST', path: `/api/admin/accounts/${id}/grants`, headers: { authorization: `Bearer ${admin}` }, body: { credits: String(credits), reason: 'timeline' } });
+          if (res.status !== 201) throw new Error(`grant for ${id} answered ${res.status}`);
+        }
+      }),
+    );
+    fund.close();
+    say('warm-up: closed loop, 64 connections, 5 s');
+    const warm = httpClient(base, 64);
+    await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids), concurrency: 64, warmupMs: 2000, durationMs: 3000 });
+    warm.close();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+
+    say(`open loop: ${rate.toLocaleString('en-US')} spends/s for ${durationMs / 1000} s`);
+    const client = httpClient(base, 256);
+    const gcs = [];
+    const t0 = performance.now();
+    service.stdout.on('data', (chunk) => {
+      for (const line of String(chunk).split('\n')) if (/Mark-Compact/.test(line)) gcs.push({ at: performance.now() - t0, line: line.trim() });
+    });
+    const samples = [sample(service.pid, database)];
+    const timer = setInterval(() => samples.push(sample(service.pid, database)), WINDOW_MS);
+    const answers = [];
+    const result = await openLoop({
+      client,
+      request: spendRequests('/api/credits/use', auth, ids),
+      rate,
+      durationMs,
+      // Latency from the scheduled send time, as the bench measures it.
+      onAnswer: (_i, res, answeredAt, scheduledAt) => answers.push({ at: answeredAt, latency: answeredAt - scheduledAt, ok: res.status === 200 }),
+    });
+    clearInterval(timer);
+    client.close();
+
+    const overall = result.latencyMs;
+    process.stdout.write(`offered ${rate}/s, achieved ${result.achievedRate}/s, failed ${result.failed}: p50 ${overall.p50.toFixed(1)} ms, p99 ${overall.p99.toFixed(1)} ms, max ${overall.max.toFixed(1)} ms\n`);
+    process.stdout.write(`window (s from start) | spends | p99 ms | max ms | machine busy | CPU ticks by thread/process (25 = one core)\n`);
+    let slowWindows = 0;
+    for (let k = 1; k < samples.length; k += 1) {
+      const from = samples[k - 1];
+      const to = samples[k];
+      const inWindow = answers.filter((answer) => answer.ok && answer.at >= from.at && answer.at < to.at).map((answer) => answer.latency);
+      const { p99, max } = summarize(inWindow);
+      const slow = max > SLOW_MS;
+      if (slow) slowWindows += 1;
+      if (!slow && !flags.all) continue;
+      const busy = to.total === from.total ? 0 : (100 * (to.busy - from.busy)) / (to.total - from.total);
+      const by = Object.entries(spent(from, to))
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([name, ticks]) => `${name} ${ticks}`)
+        .join(', ');
+      const gcHere = gcs.filter((gc) => gc.at >= from.at - t0 && gc.at < to.at - t0).length;
+      process.stdout.write(
+        `${((from.at - t0) / 1000).toFixed(2).padStart(6)} | ${String(inWindow.length).padStart(5)} | ${(p99 ?? 0).toFixed(0).padStart(5)} | ${(max ?? 0).toFixed(0).padStart(5)} | ${busy.toFixed(0).padStart(3)}% | ${by}${gcHere > 0 ? ` | Mark-Compact ×${gcHere}` : ''}\n`,
+      );
+    }
+    process.stdout.write(`${slowWindows} of ${samples.length - 1} windows had a spend over ${SLOW_MS} ms\n`);
+    for (const gc of gcs) process.stdout.write(`${(gc.at / 1000).toFixed(2)} s: ${gc.line.slice(0, 180)}\n`);
+  } finally {
+    await stopChild(service);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+};
+
+main()
+  .catch((error) => {
+    say(`failed: ${error?.stack ?? error}`);
+    process.exitCode = 1;
+  })
+  .finally(() => session.cleanUp());
