@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop, cpuMeter, httpClient } from './lib/load.mjs';
-import { HOT_ACCOUNT, HOT_CREDITS, ROOT, SECRET, freePort, scratchSession, spendRequests, startNaive, stopChild, token } from './lib/harness.mjs';
+import { HOT_ACCOUNT, HOT_CREDITS, ROOT, freePort, scratchSession, serviceEnv, spendRequests, startNaive, stopChild, token } from './lib/harness.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -62,10 +62,8 @@ const baselineRun = async (run) => {
 const oneRun = async (run) => {
   const database = await session.createDatabase(`run${run}`);
   const port = await freePort();
-  const env = { ...process.env, DATABASE_URL: database.url, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0' };
+  const env = serviceEnv({ databaseUrl: database.url, port });
   if (flags.projections !== 'in') env.RUN_PROJECTIONS = 'false';
-  delete env.NODE_ENV;
-  delete env.EVENTSTORE_CONNECTION_STRING;
   const base = `http://127.0.0.1:${port}`;
   let service = null;
   let projections = null;

@@ -34,7 +34,9 @@ import {
   accountIds,
   answers,
   freePort,
+  fundAccounts,
   scratchSession,
+  serviceEnv,
   spendRequests,
   startNaive,
   stopChild,
@@ -311,10 +313,8 @@ const runService = async (results) => {
   const url = await createDatabase('service');
   const port = await freePort();
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-bench-'));
-  const env = { ...process.env, DATABASE_URL: url, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', LEDGER_DATA_DIR: dataDir, RATE_LIMIT_PER_MINUTE: '0' };
+  const env = serviceEnv({ databaseUrl: url, port, dataDir });
   if (options.projectionsProcess) env.RUN_PROJECTIONS = 'false';
-  delete env.NODE_ENV;
-  delete env.EVENTSTORE_CONNECTION_STRING;
   say(`starting the service (node dist/main.js) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
   // Ready when GET /health answers 200 (the startup line is a log line, hidden at LOG_LEVEL=warn).
   // BENCH_SERVICE_NODE_ARGS (e.g. "--prof") goes to the service's node: a profiling aid, not for measured runs.
@@ -326,27 +326,14 @@ const runService = async (results) => {
     : null;
   const base = `http://127.0.0.1:${port}`;
   const auth = await token('bench', 'service');
-  const admin = await token('bench-admin', 'admin');
   const ids = accountIds(options.accounts);
   const meter = cpuMeter(() => ({ server: service.pid, ...(projections === null ? {} : { projections: projections.pid }) }), `ledger_bench_${runId}`);
   const loop = { concurrency: options.concurrency, warmupMs: options.warmupSeconds * 1000, durationMs: options.closedSeconds * 1000, meter };
   try {
     say(`funding ${fmt(options.accounts)} accounts + the hot account through POST /api/admin/accounts/:id/grants (${options.fundConcurrency} at a time)`);
-    const fundClient = httpClient(base, options.fundConcurrency);
     const fundStarted = performance.now();
     const toFund = [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]];
-    let nextFund = 0;
-    const grantHeaders = { authorization: `Bearer ${admin}` };
-    await Promise.all(
-      Array.from({ length: options.fundConcurrency }, async () => {
-        while (nextFund < toFund.length) {
-          const [id, credits] = toFund[nextFund++];
-          const res = await fundClient.send({ method: 'POST', path: `/api/admin/accounts/${id}/grants`, headers: grantHeaders, body: { credits: String(credits), reason: 'bench' } });
-          if (res.status !== 201) throw new Error(`grant for ${id} answered ${res.status}: ${res.body.slice(0, 200)}`);
-        }
-      }),
-    );
-    fundClient.close();
+    await fundAccounts({ base, grants: toFund, concurrency: options.fundConcurrency });
     results.funding = { grants: toFund.length, seconds: (performance.now() - fundStarted) / 1000 };
     results.funding.grantsPerSecond = results.funding.grants / results.funding.seconds;
     say(`  funded: ${fmt(results.funding.grantsPerSecond)} grants/s; waiting for the projections`);

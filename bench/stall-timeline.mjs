@@ -15,13 +15,13 @@
 // Service threads are named by /proc comm: "main" is the event loop; "node" threads are V8's
 // platform workers (GC helpers) and the projections worker (the one busy in every window).
 // A diagnostic: nothing is written to bench/results.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { closedLoop, httpClient, openLoop, summarize } from './lib/load.mjs';
-import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, ROOT, SECRET, accountIds, freePort, scratchSession, spendRequests, stopChild, token } from './lib/harness.mjs';
+import { closedLoop, commOf, httpClient, openLoop, readProc, summarize, ticksOf } from './lib/load.mjs';
+import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, ROOT, accountIds, freePort, fundAccounts, scratchSession, serviceEnv, spendRequests, stopChild, token } from './lib/harness.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -41,39 +41,25 @@ const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const say = (line) => process.stderr.write(`${line}\n`);
 const session = scratchSession({ serverUrl, prefix: `ledger_timeline_${randomBytes(4).toString('hex')}`, say });
 
-const readOr = (path, fallback) => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-};
-/** utime + stime of a /proc/…/stat line, in ticks. */
-const ticksOf = (stat) => {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-};
-const commOf = (stat) => stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-
 /** Ticks so far per thread of the service and per Postgres process (by its title), and the machine's. */
 const sample = (servicePid, ourDatabase) => {
   const threads = {};
   for (const tid of readdirSync(`/proc/${servicePid}/task`)) {
-    const stat = readOr(`/proc/${servicePid}/task/${tid}/stat`, null);
+    const stat = readProc(`/proc/${servicePid}/task/${tid}/stat`);
     if (stat !== null) threads[tid] = { name: String(servicePid) === tid ? 'main' : `${commOf(stat)}/${tid}`, ticks: ticksOf(stat) };
   }
   const postgres = {};
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    const stat = readOr(`/proc/${pid}/stat`, null);
+    const stat = readProc(`/proc/${pid}/stat`);
     if (stat === null || commOf(stat) !== 'postgres') continue;
-    const title = readOr(`/proc/${pid}/cmdline`, '').replace(/\0/g, ' ').trim();
+    const title = (readProc(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ').trim();
     // "postgres: 15/main: walwriter", "postgres: 15/main: postgres <db> 127.0.0.1(port) idle", or the postmaster's command line.
     const client = /\(\d+\)/.test(title);
     const name = client ? (title.includes(ourDatabase) ? 'backends' : 'other databases\' backends') : title.startsWith('postgres: ') ? title.replace(/^postgres: (\S+ )?/, '').replace(/\s.*$/, '') : 'postmaster';
     postgres[pid] = { name, ticks: ticksOf(stat) };
   }
-  const cpu = readOr('/proc/stat', 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const cpu = (readProc('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { at: performance.now(), threads, postgres, busy: cpu.reduce((a, b) => a + b, 0) - cpu[3] - (cpu[4] ?? 0), total: cpu.reduce((a, b) => a + b, 0) };
 };
 
@@ -92,30 +78,15 @@ const main = async () => {
   const { name: database, url } = await session.createDatabase('service');
   const port = await freePort();
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-timeline-'));
-  const env = { ...process.env, DATABASE_URL: url, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', LEDGER_DATA_DIR: dataDir, RATE_LIMIT_PER_MINUTE: '0' };
-  delete env.NODE_ENV;
-  delete env.EVENTSTORE_CONNECTION_STRING;
+  const env = serviceEnv({ databaseUrl: url, port, dataDir });
   const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const service = await session.startChild([...nodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
   const base = `http://127.0.0.1:${port}`;
   try {
     const auth = await token('bench', 'service');
-    const admin = await token('bench-admin', 'admin');
     const ids = accountIds(accounts);
     say(`funding ${accounts.toLocaleString('en-US')} accounts`);
-    const fund = httpClient(base, 32);
-    const toFund = [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < toFund.length) {
-          const [id, credits] = toFund[next++];
-          const res = await fund.send({ method: 'POST', path: `/api/admin/accounts/${id}/grants`, headers: { authorization: `Bearer ${admin}` }, body: { credits: String(credits), reason: 'timeline' } });
-          if (res.status !== 201) throw new Error(`grant for ${id} answered ${res.status}`);
-        }
-      }),
-    );
-    fund.close();
+    await fundAccounts({ base, grants: [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]], concurrency: 32, reason: 'timeline' });
     say('warm-up: closed loop, 64 connections, 5 s');
     const warm = httpClient(base, 64);
     await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids), concurrency: 64, warmupMs: 2000, durationMs: 3000 });

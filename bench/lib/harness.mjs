@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SignJWT } from 'jose';
+import { httpClient } from './load.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
@@ -22,6 +23,38 @@ const SPEND = { service: 'sms', quantity: 1 }; // 1 credit = 1000 millicredits p
 export const spendRequests = (path, auth, ids) => {
   const headers = { authorization: `Bearer ${auth}` };
   return () => ({ method: 'POST', path, headers, body: { ...SPEND, accountId: ids[Math.floor(Math.random() * ids.length)] } });
+};
+
+/**
+ * The service's environment in a benchmark: its scratch database and port, the bench's JWT
+ * secret, quiet logs, no rate limit; NODE_ENV and any EventStoreDB of the caller removed.
+ */
+export const serviceEnv = ({ databaseUrl, port, dataDir }) => {
+  const env = { ...process.env, DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0' };
+  if (dataDir !== undefined) env.LEDGER_DATA_DIR = dataDir;
+  delete env.NODE_ENV;
+  delete env.EVENTSTORE_CONNECTION_STRING;
+  return env;
+};
+
+/** Grants each [accountId, credits] through POST /api/admin/accounts/:id/grants, `concurrency` at a time; any answer but 201 throws. */
+export const fundAccounts = async ({ base, grants, concurrency, reason = 'bench' }) => {
+  const client = httpClient(base, concurrency);
+  const headers = { authorization: `Bearer ${await token('bench-admin', 'admin')}` };
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < grants.length) {
+          const [id, credits] = grants[next++];
+          const res = await client.send({ method: 'POST', path: `/api/admin/accounts/${id}/grants`, headers, body: { credits: String(credits), reason } });
+          if (res.status !== 201) throw new Error(`grant for ${id} answered ${res.status}: ${res.body.slice(0, 200)}`);
+        }
+      }),
+    );
+  } finally {
+    client.close();
+  }
 };
 
 export const freePort = () =>

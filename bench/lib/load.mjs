@@ -306,21 +306,28 @@ export const openLoop = async ({ client, request, rate, durationMs, ok = (res) =
  * CPU time over a window, from /proc (Linux): the machine's busy share, named processes (the
  * server under test), every process called postgres (ours and anyone else's), and this process.
  */
+/** A /proc file's text, or null once the process or thread is gone. */
+export const readProc = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** utime + stime of a /proc/…/stat line, in clock ticks (1/100 s on Linux). */
+export const ticksOf = (stat) => {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+};
+
+/** The command name of a /proc/…/stat line. */
+export const commOf = (stat) => stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+
 export const cpuMeter = (namedPids, ourDatabase) => {
-  const readFile = (path) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return null;
-    }
-  };
   const TICK_MS = 10; // CLK_TCK = 100 on Linux
-  const ticksOf = (stat) => {
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  };
   const processTicks = (pid) => {
-    const stat = readFile(`/proc/${pid}/stat`);
+    const stat = readProc(`/proc/${pid}/stat`);
     return stat === null ? null : ticksOf(stat);
   };
   // A backend's process title names its database ("postgres: user db host(port) state"): backends
@@ -330,9 +337,9 @@ export const cpuMeter = (namedPids, ourDatabase) => {
     let others = 0;
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
-      const stat = readFile(`/proc/${entry}/stat`);
-      if (stat === null || stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-      const title = (readFile(`/proc/${entry}/cmdline`) ?? '').replace(/\0/g, ' ');
+      const stat = readProc(`/proc/${entry}/stat`);
+      if (stat === null || commOf(stat) !== 'postgres') continue;
+      const title = (readProc(`/proc/${entry}/cmdline`) ?? '').replace(/\0/g, ' ');
       const backendOfOtherDb = /\(\d+\)/.test(title) && !(ourDatabase !== undefined && title.includes(ourDatabase));
       if (backendOfOtherDb) others += ticksOf(stat);
       else ours += ticksOf(stat);
@@ -340,7 +347,7 @@ export const cpuMeter = (namedPids, ourDatabase) => {
     return { ours, others };
   };
   const machine = () => {
-    const line = (readFile('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const line = (readProc('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const idle = line[3] + (line[4] ?? 0);
     return { total: line.reduce((a, b) => a + b, 0), idle };
   };

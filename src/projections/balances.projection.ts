@@ -3,7 +3,7 @@ import type { AccountEvent, LotDraw } from '../domain/account.events';
 import { assertNever, DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../domain/account.state';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
-import type { Projection, RowMemo, TableNamer } from './projection';
+import { knownRows, type Projection, type RowMemo, type TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
 export interface BalanceLot {
@@ -212,12 +212,8 @@ export const balancesProjection: Projection = {
     const byAccount = groupByAccount(accountEventsOf(events));
     if (byAccount.size === 0) return;
     const name = table('balances');
-    const remembered = (accountId: string) => memo?.get(accountId) as BalanceRow | undefined;
-    const unknown = [...byAccount.keys()].filter((accountId) => remembered(accountId) === undefined);
-    const current = unknown.length === 0 ? new Map<string, BalanceRow>() : await readBalanceRows(tx, name, unknown);
-    const rows = [...byAccount].map(([accountId, items]) =>
-      foldBalanceRow(remembered(accountId) ?? current.get(accountId) ?? emptyBalanceRow(accountId), items),
-    );
+    const current = await knownRows(memo, byAccount.keys(), (accountIds) => readBalanceRows(tx, name, accountIds));
+    const rows = [...byAccount].map(([accountId, items]) => foldBalanceRow(current.get(accountId) ?? emptyBalanceRow(accountId), items));
     // Folding copies: a remembered row is never changed, only replaced.
     if (memo !== undefined) for (const row of rows) memo.set(row.accountId, row);
     await tx.query(

@@ -27,6 +27,26 @@ export interface Projection {
 
 export type RowMemo = Map<string, unknown>;
 
+/**
+ * What the table holds for each of `keys`: the rows a rebuild remembers, and for the rest
+ * (all of them outside a rebuild) what `readMissing` reads. Keys with no row are left out.
+ */
+export const knownRows = async <Row>(
+  memo: RowMemo | undefined,
+  keys: Iterable<string>,
+  readMissing: (keys: readonly string[]) => Promise<ReadonlyMap<string, Row>>,
+): Promise<Map<string, Row>> => {
+  const known = new Map<string, Row>();
+  const missing: string[] = [];
+  for (const key of keys) {
+    const row = memo?.get(key) as Row | undefined;
+    if (row === undefined) missing.push(key);
+    else known.set(key, row);
+  }
+  if (missing.length > 0) for (const [key, row] of await readMissing(missing)) known.set(key, row);
+  return known;
+};
+
 export type TableNamer = (base: string) => string;
 
 export const liveTables: TableNamer = (base) => base;

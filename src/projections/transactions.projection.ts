@@ -4,7 +4,7 @@ import { assertNever } from '../domain/account.state';
 import { formatCents, formatCredits } from '../domain/money';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
-import type { Projection, RowMemo, TableNamer } from './projection';
+import { knownRows, type Projection, type RowMemo, type TableNamer } from './projection';
 import { createTableOnce, identifier } from './sql-helpers';
 
 export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund', 'expiry'] as const;
@@ -146,25 +146,22 @@ export const transactionsProjection: Projection = {
     if (byAccount.size === 0) return;
     const name = identifier(table('transactions'));
     // In a rebuild each account's newest line is remembered from the page before, not read again.
-    const remembered = (accountId: string) => memo?.get(accountId) as HistoryEnd | undefined;
-    const unknown = [...byAccount.keys()].filter((accountId) => remembered(accountId) === undefined);
-    const lasts =
-      unknown.length === 0
-        ? []
-        : await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
-            // Each account's newest row through the primary key: one index probe per account, never
-            // a read of the whole history (DISTINCT ON read every row of every account in the batch).
-            // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
-            `SELECT a.account_id, t.stream_revision::text AS stream_revision, t.balance_after::text AS balance_after
-               FROM unnest($1::text[]) AS a(account_id)
-               CROSS JOIN LATERAL (SELECT l.stream_revision, l.balance_after FROM ${name} l
-                                    WHERE l.account_id = a.account_id ORDER BY l.stream_revision DESC LIMIT 1) AS t`,
-            [unknown],
-          );
-    const read = new Map(lasts.map((last) => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));
+    const ends = await knownRows(memo, byAccount.keys(), async (accountIds) => {
+      const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
+        // Each account's newest row through the primary key: one index probe per account, never
+        // a read of the whole history (DISTINCT ON read every row of every account in the batch).
+        // Qualified names: a bare ORDER BY stream_revision would sort the ::text output column.
+        `SELECT a.account_id, t.stream_revision::text AS stream_revision, t.balance_after::text AS balance_after
+           FROM unnest($1::text[]) AS a(account_id)
+           CROSS JOIN LATERAL (SELECT l.stream_revision, l.balance_after FROM ${name} l
+                                WHERE l.account_id = a.account_id ORDER BY l.stream_revision DESC LIMIT 1) AS t`,
+        [accountIds],
+      );
+      return new Map(lasts.map((last): [string, HistoryEnd] => [last.account_id, { revision: Number(last.stream_revision), balanceMillicredits: Number(last.balance_after) }]));
+    });
     const rows: TransactionRow[] = [];
     for (const [accountId, items] of byAccount) {
-      const before = remembered(accountId) ?? read.get(accountId) ?? NO_HISTORY;
+      const before = ends.get(accountId) ?? NO_HISTORY;
       const added = transactionRows(accountId, items, before);
       for (const row of added) rows.push(row);
       const newest = added.at(-1);
