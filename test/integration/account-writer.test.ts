@@ -5,12 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AccountCommandExecutor, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
-import { AccountRepository } from '../../src/application/accounts/account-repository';
+import { AccountRepository, type LoadedAccount } from '../../src/application/accounts/account-repository';
+import { archiveKey } from '../../src/application/accounts/archived-commands';
 import type { AppendRequest, BatchAppendOutcome, EventStore } from '../../src/application/event-store.port';
 import type { LedgerSettings } from '../../src/application/ledger-settings';
 import type { AccountCommand } from '../../src/domain/account.commands';
 import { accountStreamId } from '../../src/domain/account.events';
-import { fold, initialAccountState } from '../../src/domain/account.state';
+import { fold, initialAccountState, type AccountState } from '../../src/domain/account.state';
 import { decodeAccountEvent } from '../../src/application/accounts/account-event-codec';
 import { loadConfig } from '../../src/infrastructure/config/app-config';
 import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store';
@@ -92,6 +93,14 @@ const spend = (accountId: string, quantity: number, commandId: string = randomUU
   rate: SMS_RATE,
   metadata: {},
 });
+
+/** The idempotency window is whole: each command is either in the loaded state or archived (by key), never both. */
+const expectWholeWindow = (loaded: LoadedAccount, full: AccountState): void => {
+  const inState = [...loaded.state.commands.keys()].map(archiveKey);
+  const archived = [...loaded.archivedCommands.keys()];
+  expect(new Set([...archived, ...inState])).toEqual(new Set([...full.commands.keys()].map(archiveKey)));
+  expect(archived.length + inState.length).toBe(full.commands.size);
+};
 
 const status = (outcome: CommandOutcome) => (outcome.status === 'rejected' ? outcome.error.code : outcome.status);
 
@@ -282,7 +291,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(loaded.state.balanceMillicredits).toBe(full.state.balanceMillicredits);
     expect(loaded.state.totalUsedMillicredits).toBe(250_000);
     // The idempotency window is whole: records replayed since the snapshot, ids of the ones it archived.
-    expect(new Set([...loaded.archivedCommands.keys(), ...loaded.state.commands.keys()])).toEqual(new Set(full.state.commands.keys()));
+    expectWholeWindow(loaded, full.state);
     expect(loaded.archivedCommands.size).toBeGreaterThanOrEqual(100);
     expect(loaded.expectedRevision).toBe(full.stream.length - 1);
   });
@@ -319,7 +328,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(loaded.eventsSinceSnapshot).toBeLessThanOrEqual(200);
     // The window is whole: every command is either replayed since the snapshot or archived.
     const full = await replayed('busy');
-    expect(new Set([...loaded.archivedCommands.keys(), ...loaded.state.commands.keys()])).toEqual(new Set(full.state.commands.keys()));
+    expectWholeWindow(loaded, full.state);
     expect(loaded.state.commands.size).toBeLessThanOrEqual(200);
     expect(loaded.state.totalUsedMillicredits).toBe(1_200_000);
   });
@@ -346,7 +355,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     // A fresh writer loads the snapshot, which holds only the id.
     const fresh = await writer();
     const loaded = await fresh.accounts.load('archived');
-    expect(loaded.archivedCommands.has('archived-key')).toBe(true);
+    expect(loaded.archivedCommands.recordedAt(archiveKey('archived-key'))).toBeDefined();
     expect(loaded.state.commands.has('archived-key')).toBe(false);
     const repeat = await fresh.executor.execute(spend('archived', 7, 'archived-key'));
     expect(repeat.status).toBe('replayed');
@@ -356,6 +365,35 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     const { stream, state } = await replayed('archived');
     expect(stream.filter((event) => (event.data as { commandId: string }).commandId === 'archived-key')).toHaveLength(1);
     expect(state.totalUsedMillicredits).toBe(7_000 + 150_000);
+  });
+
+  it('reads archive chunks written in the earlier JSON form of ids', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('legacy', 1_000_000));
+    const first = await executor.execute(spend('legacy', 4, 'legacy-key'));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('legacy', 1))));
+    await snapshotReaches('legacy', 100);
+    // Rewrite every chunk of the account as a process of the earlier version wrote it.
+    const streamId = accountStreamId('legacy');
+    const records = await database.client.query<{ command_id: string; at: string }>(
+      `SELECT command_id, (extract(epoch FROM recorded_at) * 1000)::bigint::text AS at FROM account_command_records WHERE stream_id = $1 ORDER BY recorded_at`,
+      [streamId],
+    );
+    expect(records.length).toBeGreaterThanOrEqual(100);
+    await database.client.query(`DELETE FROM account_archived_commands WHERE stream_id = $1`, [streamId]);
+    const legacy = JSON.stringify({ ids: records.map((row) => row.command_id), recordedAt: records.map((row) => Number(row.at)) });
+    await database.client.query(
+      `INSERT INTO account_archived_commands (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, now(), $3)`,
+      [streamId, randomUUID(), legacy],
+    );
+
+    const fresh = await writer();
+    const loaded = await fresh.accounts.load('legacy');
+    expectWholeWindow(loaded, (await replayed('legacy')).state);
+    expect(loaded.archivedCommands.recordedAt(archiveKey('legacy-key'))).toBe(Number(records.find((row) => row.command_id === 'legacy-key')?.at));
+    const repeat = await fresh.executor.execute(spend('legacy', 4, 'legacy-key'));
+    expect(repeat.status).toBe('replayed');
+    expect(recordOf(repeat)).toEqual(recordOf(first));
   });
 
   it('never applies a command again when the archive lost the record its snapshot names', async () => {
@@ -387,7 +425,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(keys.map((row) => row.command_id)).not.toContain('old-key');
     expect(keys.length).toBeGreaterThanOrEqual(99);
     const loaded = await (await writer()).accounts.load('forgetful');
-    expect(loaded.archivedCommands.has('old-key')).toBe(false);
+    expect(loaded.archivedCommands.recordedAt(archiveKey('old-key'))).toBeUndefined();
     // Outside the window the key is free again: the same request is a new spend.
     expect(status(await executor.execute(spend('forgetful', 2, 'old-key')))).toBe('applied');
   });

@@ -7,6 +7,7 @@ import { EVENT_STORE, type AppendRequest, type BatchAppendOutcome, type EventSto
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
 import { AccountRepository, releaseArchived, type LoadedAccount, type SavedSnapshot } from './account-repository';
+import { archiveKey, type ArchivedCommandIndex } from './archived-commands';
 import { storedHash } from './event-chain';
 import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
@@ -47,8 +48,8 @@ interface CachedAccount {
   lastHash: string;
   position: number;
   eventsSinceSnapshot: number;
-  /** Commands of the idempotency window whose records the snapshot store keeps: id → recorded at (ms). */
-  readonly archived: Map<string, number>;
+  /** Commands of the idempotency window whose records the snapshot store keeps: archiveKey(id) → recorded at (ms). */
+  readonly archived: ArchivedCommandIndex;
   /**
    * Snapshots written since the account's last batch began: their records leave the working
    * state only when the next batch begins, never between its recall and its decisions.
@@ -229,7 +230,7 @@ export class AccountCommandExecutor {
       lastHash: loaded.lastHash,
       position: loaded.position,
       eventsSinceSnapshot: loaded.eventsSinceSnapshot,
-      archived: new Map(loaded.archivedCommands),
+      archived: loaded.archivedCommands.copy(),
       saved: [],
     };
     this.cache.set(accountId, cached);
@@ -249,19 +250,23 @@ export class AccountCommandExecutor {
     // In the same synchronous stretch as the check below: a record is either still in the
     // working state or known to be archived, never neither.
     for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
-    const wanted = new Set<string>();
+    if (cached.archived.size === 0) return;
+    const wanted = new Map<string, number>(); // command id → its archive key
     for (const { command } of pendings) {
-      const recordedAt = cached.archived.get(command.commandId);
-      if (recordedAt === undefined || cached.working.commands.has(command.commandId)) continue;
-      if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.add(command.commandId);
+      if (cached.working.commands.has(command.commandId)) continue;
+      const key = archiveKey(command.commandId);
+      const recordedAt = cached.archived.recordedAt(key);
+      if (recordedAt === undefined) continue;
+      if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.set(command.commandId, key);
     }
     if (wanted.size === 0) return;
-    const records = await this.accounts.recallCommands(accountId, [...wanted]);
+    const records = await this.accounts.recallCommands(accountId, [...wanted.keys()]);
     for (const record of records) {
       recallCommand(cached.working, record);
-      cached.archived.delete(record.commandId);
+      cached.archived.delete(wanted.get(record.commandId) ?? archiveKey(record.commandId));
     }
-    const missing = [...wanted].filter((commandId) => cached.archived.has(commandId));
+    // A record the archive lost, or (about 1 in 2^53 / window) a new id sharing an archived one's key.
+    const missing = [...wanted].filter(([, key]) => cached.archived.has(key)).map(([commandId]) => commandId);
     if (missing.length > 0) throw new Error(`account ${accountId}: the archived records of ${missing.join(', ')} are missing`);
   }
 

@@ -13,7 +13,8 @@ import { ID_GENERATOR, type IdGenerator } from '../clock.port';
 import { EVENT_STORE, type AppendRequest, type AppendResult, type EventStore, type ExpectedRevision, type RecordedEvent } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { decodeAccountEvent, encodeAccountEvent, positionNumber } from './account-event-codec';
-import { SNAPSHOT_STORE, type ArchivedCommands, type SnapshotStore } from './account-snapshot';
+import { SNAPSHOT_STORE, type SnapshotStore } from './account-snapshot';
+import { archiveKey, ArchivedCommandIndex, type ArchivedCommands } from './archived-commands';
 import { chainEvents, GENESIS_HASH, storedHash } from './event-chain';
 
 export interface LoadedAccount {
@@ -41,7 +42,7 @@ const NEVER_WRITTEN: LoadedAccount = {
   position: 0,
   lastHash: GENESIS_HASH,
   eventsSinceSnapshot: 0,
-  archivedCommands: new Map(),
+  archivedCommands: ArchivedCommandIndex.empty(),
 };
 
 /** The revision the next event of a stream gets. */
@@ -73,7 +74,7 @@ export class AccountRepository {
           };
     const loaded = await this.replay(streamId, start);
     if (loaded.eventsSinceSnapshot < this.settings.snapshotEveryEvents) return loaded;
-    const archived = new Map(loaded.archivedCommands);
+    const archived = loaded.archivedCommands.copy();
     const working = workingCopy(loaded.state);
     const saved = await this.saveSnapshot(accountId, loaded);
     releaseArchived(working, archived, saved);
@@ -181,17 +182,13 @@ export interface SavedSnapshot {
  * After a snapshot: the records it archived leave the working state for the index of
  * archived commands, and ids the archive forgot leave the index.
  */
-export const releaseArchived = (working: WorkingState, archived: Map<string, number>, saved: SavedSnapshot | undefined): void => {
+export const releaseArchived = (working: WorkingState, archived: ArchivedCommandIndex, saved: SavedSnapshot | undefined): void => {
   if (saved === undefined) return;
   // Ids go in as their records are archived, oldest first: the forgotten ones are at the front.
-  for (const [commandId, recordedAt] of archived) {
-    if (recordedAt >= saved.forgetBefore) break;
-    archived.delete(commandId);
-  }
+  archived.forgetRecordedBefore(saved.forgetBefore);
   for (const record of saved.records) {
-    if (!releaseCommand(working, record)) continue;
-    archived.delete(record.commandId); // re-inserted last, keeping the index oldest-first
-    archived.set(record.commandId, Date.parse(record.recordedAt));
+    // Added last (moved there if it was in), keeping the index oldest-first.
+    if (releaseCommand(working, record)) archived.add(archiveKey(record.commandId), Date.parse(record.recordedAt));
   }
 };
 

@@ -1,5 +1,6 @@
 import type { AccountEvent } from '../../domain/account.events';
 import type { AccountState, CommandRecord, PurchaseRecord, Reservation } from '../../domain/account.state';
+import type { ArchivedCommands } from './archived-commands';
 
 /**
  * Snapshots keep loading an account bounded however long its history: the state as of
@@ -20,7 +21,7 @@ export const ACCOUNT_SNAPSHOT_VERSION = 3;
  * state without its records, so it can be taken every few thousand events however long
  * the window is (version 2 rewrote every archived id each time and so fell behind).
  */
-export type ArchivedCommands = ReadonlyMap<string, number>;
+export type { ArchivedCommands } from './archived-commands';
 
 /** What a snapshot keeps: the state as of one revision. */
 export interface SnapshotToWrite {
@@ -35,7 +36,7 @@ export interface SnapshotToWrite {
 export interface AccountSnapshot extends SnapshotToWrite {
   /** Holds no command records: they are archived. */
   readonly state: AccountState;
-  /** Commands whose records are archived: id → recorded at (epoch ms). */
+  /** Commands whose records are archived: archiveKey(id) → recorded at (epoch ms). */
   readonly archivedCommands: ArchivedCommands;
 }
 

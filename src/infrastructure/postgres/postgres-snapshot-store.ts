@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { endianness } from 'node:os';
 import type { CommandRecord } from '../../domain/account.state';
+import { archiveKey, ArchivedCommandIndex } from '../../application/accounts/archived-commands';
 import {
   ACCOUNT_SNAPSHOT_VERSION,
   deserializeAccountState,
@@ -68,19 +70,57 @@ interface SnapshotRow {
   readonly state: string;
 }
 
-/** The commands one snapshot archived: two parallel arrays, cheap to parse. */
-interface ArchivedChunk {
+/**
+ * The commands one snapshot archived, as CHUNK_PREFIX and then base64 of one little-endian
+ * float64 pair per command: its archiveKey and when it was recorded (epoch ms). A chunk of
+ * 33,000 commands is 700 KB of text instead of 2 MB of JSON ids, and is read without
+ * parsing or hashing one string. Chunks written before 2026-12-06 are JSON, LegacyChunk.
+ */
+const CHUNK_PREFIX = 'k1:';
+const PAIR_BYTES = 16;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** The commands one snapshot archived, as written before: two parallel arrays. */
+interface LegacyChunk {
   readonly ids: readonly string[];
   readonly recordedAt: readonly number[];
 }
+
+const encodeChunk = (records: readonly CommandRecord[]): string => {
+  const bytes = Buffer.allocUnsafe(records.length * PAIR_BYTES);
+  records.forEach((record, index) => {
+    bytes.writeDoubleLE(archiveKey(record.commandId), index * PAIR_BYTES);
+    bytes.writeDoubleLE(Date.parse(record.recordedAt), index * PAIR_BYTES + 8);
+  });
+  return CHUNK_PREFIX + bytes.toString('base64');
+};
+
+/** A chunk's (key, recorded at) pairs, in their order. */
+const chunkPairs = (text: string): Float64Array => {
+  if (!text.startsWith(CHUNK_PREFIX)) {
+    const { ids, recordedAt } = JSON.parse(text) as LegacyChunk;
+    const pairs = new Float64Array(ids.length * 2);
+    ids.forEach((id, index) => {
+      pairs[2 * index] = archiveKey(id);
+      pairs[2 * index + 1] = recordedAt[index] ?? 0;
+    });
+    return pairs;
+  }
+  const bytes = Buffer.from(text.slice(CHUNK_PREFIX.length), 'base64');
+  const pairs = new Float64Array(Math.floor(bytes.length / PAIR_BYTES) * 2);
+  if (LITTLE_ENDIAN) new Uint8Array(pairs.buffer).set(bytes.subarray(0, pairs.byteLength));
+  else for (let index = 0; index < pairs.length; index += 1) pairs[index] = bytes.readDoubleLE(index * 8);
+  return pairs;
+};
 
 /**
  * Account snapshots in Postgres (beside the read models, whichever store keeps the
  * events): one row per stream, replaced only by a newer revision. The state is kept as
  * text, parsed in one JSON.parse, which is faster than jsonb for a large state. The
  * records of the idempotency window are kept one row per command, read back only for
- * the commands that repeat; their ids are kept one chunk per snapshot, so a snapshot
- * writes only the ids it archives and a read parses every chunk in one JSON text.
+ * the commands that repeat; their ids are kept one chunk per snapshot (as archive keys,
+ * see CHUNK_PREFIX), so a snapshot writes only the ids it archives and a read decodes
+ * every chunk straight into the index.
  */
 export class PostgresSnapshotStore implements SnapshotStore {
   private constructor(private readonly sql: SqlClient) {}
@@ -119,11 +159,14 @@ export class PostgresSnapshotStore implements SnapshotStore {
       [streamId],
     );
     // Chunks oldest first, so the index is about oldest first too (releaseArchived forgets from the front).
-    const archivedCommands = new Map<string, number>();
-    for (const chunk of chunks) {
-      const { ids, recordedAt } = JSON.parse(chunk.commands) as ArchivedChunk;
-      for (let index = 0; index < ids.length; index += 1) archivedCommands.set(ids[index] as string, recordedAt[index] ?? 0);
+    const parts = chunks.map((chunk) => chunkPairs(chunk.commands));
+    const pairs = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      pairs.set(part, offset);
+      offset += part.length;
     }
+    const archivedCommands = ArchivedCommandIndex.fromPairs(pairs);
     return {
       streamId,
       revision: Number(row.revision),
@@ -170,17 +213,15 @@ export class PostgresSnapshotStore implements SnapshotStore {
 
 /**
  * The records in one statement (a record only replaces an older one of a reused command
- * id), and their ids as one chunk of the list of archived commands.
+ * id), and their keys as one chunk of the list of archived commands.
  */
 const archiveRecords = async (tx: SqlExecutor, streamId: string, records: readonly CommandRecord[]): Promise<void> => {
   if (records.length === 0) return;
-  const recordedAt = records.map((record) => Date.parse(record.recordedAt));
   let newest = Number.NEGATIVE_INFINITY;
-  for (const at of recordedAt) newest = Math.max(newest, at);
-  const chunk: ArchivedChunk = { ids: records.map((record) => record.commandId), recordedAt };
+  for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
   await tx.query(
     `INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, $3, $4)`,
-    [streamId, randomUUID(), new Date(newest).toISOString(), JSON.stringify(chunk)],
+    [streamId, randomUUID(), new Date(newest).toISOString(), encodeChunk(records)],
   );
   await tx.query(
     // The records as one JSON array (a json element's text is kept as sent): a text[] of JSON
