@@ -26,6 +26,9 @@ export interface ArchivedCommands {
 const EMPTY = -1;
 const DELETED = -2;
 const MIN_CAPACITY = 16;
+/** Shared by every empty index; never written (the first add allocates arrays of its own). */
+const NO_ENTRIES = new Float64Array(0);
+const NO_SLOTS = new Int32Array(0);
 
 /** The smallest power of two that is at least `n` and at least MIN_CAPACITY. */
 const powerOfTwo = (n: number): number => {
@@ -54,14 +57,15 @@ export class ArchivedCommandIndex implements ArchivedCommands {
   private slots: Int32Array;
   private usedSlots = 0;
 
+  /** Capacity 0 shares the empty arrays: most cached accounts never archive anything, and the first add allocates. */
   private constructor(capacity: number) {
-    this.entryKeys = new Float64Array(capacity);
-    this.entryAt = new Float64Array(capacity);
-    this.slots = new Int32Array(capacity * 2).fill(EMPTY);
+    this.entryKeys = capacity === 0 ? NO_ENTRIES : new Float64Array(capacity);
+    this.entryAt = capacity === 0 ? NO_ENTRIES : new Float64Array(capacity);
+    this.slots = capacity === 0 ? NO_SLOTS : new Int32Array(capacity * 2).fill(EMPTY);
   }
 
   static empty(): ArchivedCommandIndex {
-    return new ArchivedCommandIndex(MIN_CAPACITY);
+    return new ArchivedCommandIndex(0);
   }
 
   /** From parallel arrays in archive order; a key given twice keeps its last place. */
@@ -81,6 +85,7 @@ export class ArchivedCommandIndex implements ArchivedCommands {
    */
   static fromPairs(pairs: Float64Array): ArchivedCommandIndex {
     const count = pairs.length >>> 1;
+    if (count === 0) return ArchivedCommandIndex.empty();
     const index = new ArchivedCommandIndex(powerOfTwo(count));
     const { entryKeys, entryAt, slots } = index;
     const mask = slots.length - 1;
@@ -180,7 +185,8 @@ export class ArchivedCommandIndex implements ArchivedCommands {
   }
 
   copy(): ArchivedCommandIndex {
-    const copy = new ArchivedCommandIndex(MIN_CAPACITY);
+    const copy = ArchivedCommandIndex.empty();
+    if (this.live === 0) return copy;
     copy.entryKeys = this.entryKeys.slice();
     copy.entryAt = this.entryAt.slice();
     copy.slots = this.slots.slice();
@@ -193,6 +199,7 @@ export class ArchivedCommandIndex implements ArchivedCommands {
 
   /** The slot holding the key, or -1. */
   private find(key: number): number {
+    if (this.live === 0) return -1;
     const mask = this.slots.length - 1;
     for (let slot = key % this.slots.length; ; slot = (slot + 1) & mask) {
       const held = this.slots[slot] as number;

@@ -127,6 +127,24 @@ describe('ArchivedCommandIndex', () => {
     for (let i = 1; i < keys.length; i += 2) expect(index.recordedAt(keys[i] as number)).toBe(i);
   });
 
+  it('starts empty without arrays of its own, and empties and copies stay apart', () => {
+    const shared = ArchivedCommandIndex.empty();
+    const first = shared.copy();
+    const second = shared.copy();
+    first.add(11, 100);
+    expect(first.recordedAt(11)).toBe(100);
+    expect(second.recordedAt(11)).toBeUndefined();
+    expect(shared.size).toBe(0);
+    expect(ArchivedCommandIndex.of([], []).size).toBe(0);
+    // Emptied by deletes, then filled again past the first capacity.
+    first.delete(11);
+    expect(first.copy().size).toBe(0);
+    for (let key = 0; key < 100; key += 1) first.add(key, key);
+    expect(first.size).toBe(100);
+    expect([...first.keys()]).toEqual(Array.from({ length: 100 }, (_, key) => key));
+    expect(second.size).toBe(0);
+  });
+
   it('refuses a key that is not a 53-bit integer', () => {
     const index = ArchivedCommandIndex.empty();
     expect(() => index.add(2 ** 53, 1)).toThrow(RangeError);
