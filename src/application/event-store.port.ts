@@ -75,6 +75,16 @@ export interface SubscribeOptions {
   readonly signal: AbortSignal;
 }
 
+export interface PagedSubscribeOptions extends SubscribeOptions {
+  /** At most this many events a page, except that a page never splits the events of one append. */
+  readonly maxSize: number;
+  /**
+   * Before each read that follows a wake-up or a page that was not full, wait this long
+   * (ms), so what commits meanwhile joins the page.
+   */
+  readonly lingerMs?: number;
+}
+
 export interface EventStore {
   /** Appends atomically, or throws WrongExpectedRevisionError and appends nothing. */
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
@@ -98,6 +108,13 @@ export interface EventStore {
   headPosition(): Promise<bigint | null>;
   /** Catch-up then live delivery in log order, until the signal aborts. */
   subscribe(options: SubscribeOptions): AsyncIterable<RecordedEvent>;
+  /**
+   * The same in pages, for a store that reads the log in pages (PostgreSQL): each page is
+   * read only once the consumer asks for it, so it holds everything committed up to then.
+   * A consumer batching `subscribe` itself would get pages read while it was still busy
+   * with the one before. A store that pushes events (EventStoreDB) leaves it out.
+   */
+  subscribeInPages?(options: PagedSubscribeOptions): AsyncIterable<readonly RecordedEvent[]>;
   close(): Promise<void>;
 }
 

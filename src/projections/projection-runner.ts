@@ -13,7 +13,10 @@ export interface RunnerFaults {
 
 export interface RunnerOptions {
   readonly batchSize: number;
-  /** How long a batch waits, once its first event is there, for more to join it. */
+  /**
+   * How long a batch waits for more to join it: before its read, on a store that reads in
+   * pages (subscribeInPages); after its first event, on one that pushes events.
+   */
   readonly lingerMs?: number;
   /** How often a runner that lost the race for the lock tries again. */
   readonly standbyRetryMs: number;
@@ -108,7 +111,12 @@ export class ProjectionRunner {
   private async follow(signal: AbortSignal): Promise<void> {
     const checkpoints = await readCheckpoints(this.sql, this.names);
     let read = earliest(checkpoints.map((checkpoint) => checkpoint.position));
-    for await (const batch of inBatches(this.store.subscribe({ after: read, signal }), this.options.batchSize, this.options.lingerMs)) {
+    const { batchSize: maxSize, lingerMs } = this.options;
+    // A store that reads in pages reads each batch only once the one before is applied; otherwise batch the events here.
+    const batches =
+      this.store.subscribeInPages?.({ after: read, signal, maxSize, ...(lingerMs === undefined ? {} : { lingerMs }) }) ??
+      inBatches(this.store.subscribe({ after: read, signal }), maxSize, lingerMs);
+    for await (const batch of batches) {
       const last = batch[batch.length - 1];
       if (last === undefined) continue;
       if (!(await this.applyBatch(batch, read, last.position))) return;

@@ -6,10 +6,12 @@ import type {
   EventStore,
   ExpectedRevision,
   NewEvent,
+  PagedSubscribeOptions,
   ReadAllOptions,
   RecordedEvent,
   SubscribeOptions,
 } from '../../application/event-store.port';
+import { abortablePause } from '../abortable-pause';
 import { assertOneRequestPerStream, WrongExpectedRevisionError } from '../../application/event-store.port';
 import type { SqlClient, SqlExecutor } from '../postgres/sql-client';
 import {
@@ -208,15 +210,31 @@ export class PostgresEventStore implements EventStore {
   }
 
   async *subscribe({ after, signal }: SubscribeOptions): AsyncIterable<RecordedEvent> {
-    let checkpoint = after;
-    while (!signal.aborted) {
-      const batch = await this.readAllShared(checkpoint, this.subscriptionBatchSize);
-      for (const event of batch) {
+    for await (const page of this.subscribeInPages({ after, signal, maxSize: this.subscriptionBatchSize })) {
+      for (const event of page) {
         if (signal.aborted) return;
         yield event;
-        checkpoint = event.position;
       }
-      if (batch.length === 0) await this.nextAppendOrPoll(signal);
+    }
+  }
+
+  /**
+   * The generator runs only while the consumer waits for its next page: a page is read
+   * when asked for (after the linger), never ahead while the consumer still works on
+   * the one before. A full page means more is waiting: the next is read at once.
+   */
+  async *subscribeInPages({ after, signal, maxSize, lingerMs = 0 }: PagedSubscribeOptions): AsyncIterable<readonly RecordedEvent[]> {
+    let checkpoint = after;
+    while (!signal.aborted) {
+      const page = await this.readAllShared(checkpoint, maxSize);
+      const last = page.at(-1);
+      if (last === undefined) await this.nextAppendOrPoll(signal);
+      else {
+        yield page;
+        checkpoint = last.position;
+        if (page.length >= maxSize) continue;
+      }
+      if (lingerMs > 0) await abortablePause(lingerMs, signal);
     }
   }
 

@@ -7,6 +7,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type PagedSubscribeOptions,
   type ReadAllOptions,
   type RecordedEvent,
   type SubscribeOptions,
@@ -16,10 +17,16 @@ type AppendHistogram = Histogram<'operation' | 'outcome'>;
 
 /** The event store with the latency of every append measured; everything else passes through. */
 export class MeteredEventStore implements EventStore {
+  /** The inner store's, when it has one: consumers tell the two kinds of store apart by it. */
+  readonly subscribeInPages?: (options: PagedSubscribeOptions) => AsyncIterable<readonly RecordedEvent[]>;
+
   constructor(
     private readonly inner: EventStore,
     private readonly appendSeconds: AppendHistogram,
-  ) {}
+  ) {
+    const paged = inner.subscribeInPages;
+    if (paged !== undefined) this.subscribeInPages = (options) => paged.call(inner, options);
+  }
 
   append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     return this.timed('append', () => this.inner.append(streamId, events, expected));

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { RecordedEvent } from '../../src/application/event-store.port';
+import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store';
+import { testDatabaseTargets, type TestDatabase } from '../support/databases';
+
+const event = (id: string) => ({ eventId: randomUUID(), type: 'Probe', data: { id }, metadata: {} });
+const ids = (page: readonly RecordedEvent[] | undefined): string[] => (page ?? []).map((recorded) => (recorded.data as { id: string }).id);
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages on %s', (_name, createDatabase) => {
+  let database: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    database = await createDatabase();
+    store = await PostgresEventStore.open(database.client, { pollIntervalMs: 20 });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await database.drop();
+  });
+
+  const append = async (id: string) => store.append(`probe-${randomUUID()}`, [event(id)], 'no_stream');
+  const head = async () => (await store.headPosition()) ?? null;
+
+  it('reads a page only when the consumer asks for it: what committed while it held the last one comes whole', async () => {
+    const after = await head();
+    await append('first');
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100 })[Symbol.asyncIterator]();
+    try {
+      expect(ids((await pages.next()).value)).toEqual(['first']);
+      // The consumer is busy with that page; meanwhile two appends commit, then some time passes.
+      await append('second');
+      await pause(60);
+      await append('third');
+      await pause(60);
+      // A page read ahead of the ask would hold 'second' alone (or nothing).
+      expect(ids((await pages.next()).value)).toEqual(['second', 'third']);
+    } finally {
+      abort.abort();
+      await pages.return?.();
+    }
+  });
+
+  it('lingers after a wake-up, so an append that follows soon after lands in the same page', async () => {
+    const after = await head();
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100, lingerMs: 400 })[Symbol.asyncIterator]();
+    try {
+      const next = pages.next();
+      await pause(30); // caught up and waiting for an append
+      await append('burst-1');
+      await pause(50);
+      await append('burst-2');
+      expect(ids((await next).value)).toEqual(['burst-1', 'burst-2']);
+    } finally {
+      abort.abort();
+      await pages.return?.();
+    }
+  });
+
+  it('reads the next page at once after a full one, and splits no page beyond its size', async () => {
+    const after = await head();
+    for (let index = 0; index < 5; index += 1) await append(`backlog-${index}`);
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 2, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    try {
+      const started = performance.now();
+      const got = [ids((await pages.next()).value), ids((await pages.next()).value), ids((await pages.next()).value)];
+      // Two full pages, then the rest: no 5 s linger between them.
+      expect(performance.now() - started).toBeLessThan(2_500);
+      expect(got).toEqual([['backlog-0', 'backlog-1'], ['backlog-2', 'backlog-3'], ['backlog-4']]);
+    } finally {
+      abort.abort();
+      await pages.return?.();
+    }
+  });
+
+  it('ends promptly when the signal aborts while it lingers or waits', async () => {
+    const after = await head();
+    await append('last');
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    expect(ids((await pages.next()).value)).toEqual(['last']);
+    const next = pages.next(); // now lingering for 5 s before its next read
+    const started = performance.now();
+    abort.abort();
+    expect((await next).done).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
