@@ -78,6 +78,42 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages o
     }
   });
 
+  it('never splits one append, even one larger than a page', async () => {
+    const after = await head();
+    await store.append(`probe-${randomUUID()}`, ['big-0', 'big-1', 'big-2', 'big-3', 'big-4'].map(event), 'no_stream');
+    await append('after-big');
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 2 })[Symbol.asyncIterator]();
+    try {
+      expect(ids((await pages.next()).value)).toEqual(['big-0', 'big-1', 'big-2', 'big-3', 'big-4']);
+      expect(ids((await pages.next()).value)).toEqual(['after-big']);
+    } finally {
+      abort.abort();
+      await pages.return?.();
+    }
+  });
+
+  it('ends at once when the signal aborted while the consumer held a page, or while it was caught up', async () => {
+    const after = await head();
+    await append('held');
+    const holding = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: holding.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    expect(ids((await pages.next()).value)).toEqual(['held']);
+    holding.abort(); // a runner stopping while it applies that page
+    let started = performance.now();
+    expect((await pages.next()).done).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+
+    const caughtUp = new AbortController();
+    const idle = store.subscribeInPages({ after: await head(), signal: caughtUp.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    const next = idle.next();
+    await pause(50); // nothing to read: waiting for an append
+    started = performance.now();
+    caughtUp.abort();
+    expect((await next).done).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('ends promptly when the signal aborts while it lingers or waits', async () => {
     const after = await head();
     await append('last');

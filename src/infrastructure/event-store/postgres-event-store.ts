@@ -227,6 +227,8 @@ export class PostgresEventStore implements EventStore {
     let checkpoint = after;
     while (!signal.aborted) {
       const page = await this.readAllShared(checkpoint, maxSize);
+      // Stopped while reading: the page goes to no one (a runner that stopped applies nothing more).
+      if (signal.aborted) return;
       const last = page.at(-1);
       if (last === undefined) await this.nextAppendOrPoll(signal);
       else {
