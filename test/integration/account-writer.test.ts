@@ -396,6 +396,47 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(recordOf(repeat)).toEqual(recordOf(first));
   });
 
+  it('writes chunks a process of snapshot version 3 parses as archiving nothing, under snapshots it ignores; and starts from its version-3 snapshots', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('mixed', 1_000_000));
+    const first = await executor.execute(spend('mixed', 6, 'mixed-key'));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('mixed', 1))));
+    await snapshotReaches('mixed', 100);
+    const streamId = accountStreamId('mixed');
+    // What a version-3 process does with them: it reads only version-3 rows, and parses every chunk as { ids, recordedAt }.
+    const [row] = await database.client.query<{ version: number }>(`SELECT version FROM account_snapshots WHERE stream_id = $1`, [streamId]);
+    expect(row?.version).toBe(4);
+    const chunks = await database.client.query<{ commands: string }>(`SELECT commands FROM account_archived_commands WHERE stream_id = $1`, [streamId]);
+    expect(chunks.length).toBeGreaterThan(0);
+    for (const chunk of chunks) expect(JSON.parse(chunk.commands)).toMatchObject({ ids: [], recordedAt: [] });
+
+    // A version-3 snapshot (the same state) is loaded, not replayed from the start.
+    await database.client.query(`UPDATE account_snapshots SET version = 3 WHERE stream_id = $1`, [streamId]);
+    const fresh = await writer();
+    const loaded = await fresh.accounts.load('mixed');
+    expect(loaded.eventsSinceSnapshot).toBeLessThan(122 - 90);
+    expectWholeWindow(loaded, (await replayed('mixed')).state);
+    const repeat = await fresh.executor.execute(spend('mixed', 6, 'mixed-key'));
+    expect(repeat.status).toBe('replayed');
+    expect(recordOf(repeat)).toEqual(recordOf(first));
+  });
+
+  it('refuses to load an account whose archive chunk was cut short, rather than forget the ids it held', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('cut', 1_000_000));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('cut', 1))));
+    await snapshotReaches('cut', 100);
+    const streamId = accountStreamId('cut');
+    const [chunk] = await database.client.query<{ chunk_id: string; commands: string }>(
+      `SELECT chunk_id::text AS chunk_id, commands FROM account_archived_commands WHERE stream_id = $1`,
+      [streamId],
+    );
+    const parsed = JSON.parse(chunk?.commands ?? '{}') as { keys: string };
+    const cut = JSON.stringify({ ...parsed, keys: Buffer.from(parsed.keys, 'base64').subarray(0, 100).toString('base64') });
+    await database.client.query(`UPDATE account_archived_commands SET commands = $2 WHERE chunk_id = $1::uuid`, [chunk?.chunk_id, cut]);
+    await expect((await writer()).accounts.load('cut')).rejects.toThrow(/archive chunk of 100 bytes is not whole/);
+  });
+
   it('never applies a command again when the archive lost the record its snapshot names', async () => {
     const { executor } = await writer();
     await executor.execute(grant('lost', 1_000_000));

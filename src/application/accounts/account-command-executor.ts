@@ -251,22 +251,21 @@ export class AccountCommandExecutor {
     // working state or known to be archived, never neither.
     for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
     if (cached.archived.size === 0) return;
-    const wanted = new Map<string, number>(); // command id → its archive key
+    const wanted = new Set<string>();
     for (const { command } of pendings) {
       if (cached.working.commands.has(command.commandId)) continue;
-      const key = archiveKey(command.commandId);
-      const recordedAt = cached.archived.recordedAt(key);
+      const recordedAt = cached.archived.recordedAt(archiveKey(command.commandId));
       if (recordedAt === undefined) continue;
-      if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.set(command.commandId, key);
+      if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.add(command.commandId);
     }
     if (wanted.size === 0) return;
-    const records = await this.accounts.recallCommands(accountId, [...wanted.keys()]);
-    for (const record of records) {
-      recallCommand(cached.working, record);
-      cached.archived.delete(wanted.get(record.commandId) ?? archiveKey(record.commandId));
-    }
+    const records = await this.accounts.recallCommands(accountId, [...wanted]);
+    // The keys stay in the index: another archived id may share one, and the record back
+    // in the working state is found there first anyway.
+    for (const record of records) recallCommand(cached.working, record);
     // A record the archive lost, or (about 1 in 2^53 / window) a new id sharing an archived one's key.
-    const missing = [...wanted].filter(([, key]) => cached.archived.has(key)).map(([commandId]) => commandId);
+    const found = new Set(records.map((record) => record.commandId));
+    const missing = [...wanted].filter((commandId) => !found.has(commandId));
     if (missing.length > 0) throw new Error(`account ${accountId}: the archived records of ${missing.join(', ')} are missing`);
   }
 

@@ -9,7 +9,14 @@ import type { ArchivedCommands } from './archived-commands';
  * the log without them, and a snapshot of another schema version is ignored.
  * Bump the version whenever AccountState or evolve changes what a replay produces.
  */
-export const ACCOUNT_SNAPSHOT_VERSION = 3;
+export const ACCOUNT_SNAPSHOT_VERSION = 4;
+
+/**
+ * Versions a load may start from. 3 holds the same state as 4; its archive chunks name
+ * ids instead of keys, and 4 reads both. A version-3 process reads only version 3, so it
+ * never starts from a snapshot whose archived ids it cannot read (see the store's chunks).
+ */
+export const READABLE_SNAPSHOT_VERSIONS: readonly number[] = [3, ACCOUNT_SNAPSHOT_VERSION];
 
 /**
  * The idempotency window of a long-lived account holds tens of thousands of command
@@ -41,7 +48,7 @@ export interface AccountSnapshot extends SnapshotToWrite {
 }
 
 export interface SnapshotStore {
-  /** The newest snapshot of the stream in the current version, if any, with the ids of every archived record of the stream. */
+  /** The newest snapshot of the stream in a readable version, if any, with the keys of every archived record of the stream. */
   read(streamId: string): Promise<AccountSnapshot | undefined>;
   /**
    * In one transaction: archives the state's command records, forgets archived records

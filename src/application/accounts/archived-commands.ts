@@ -68,7 +68,7 @@ export class ArchivedCommandIndex implements ArchivedCommands {
     return new ArchivedCommandIndex(0);
   }
 
-  /** From parallel arrays in archive order; a key given twice keeps its last place. */
+  /** From parallel arrays in archive order; a key given twice keeps its last place and its later time. */
   static of(keys: ArrayLike<number>, recordedAt: ArrayLike<number>): ArchivedCommandIndex {
     const pairs = new Float64Array(keys.length * 2);
     for (let i = 0; i < keys.length; i += 1) {
@@ -80,7 +80,7 @@ export class ArchivedCommandIndex implements ArchivedCommands {
 
   /**
    * From (key, recorded at) pairs in archive order, as a load reads them; a key given twice
-   * keeps its last place. Two passes over typed arrays, no per-entry calls: this runs on
+   * keeps its last place and its later time. Two passes over typed arrays, no per-entry calls: this runs on
    * every cold load, before the JIT has warmed up.
    */
   static fromPairs(pairs: Float64Array): ArchivedCommandIndex {
@@ -104,7 +104,8 @@ export class ArchivedCommandIndex implements ArchivedCommands {
           break;
         }
         if (entryKeys[held] === key) {
-          // Archived again later: the earlier entry gives up its place.
+          // Archived again later: the earlier entry gives up its place, not a later time.
+          entryAt[entry] = Math.max(entryAt[entry] as number, entryAt[held] as number);
           entryKeys[held] = Number.NaN;
           slots[slot] = entry;
           break;
@@ -130,9 +131,15 @@ export class ArchivedCommandIndex implements ArchivedCommands {
     return this.find(key) >= 0;
   }
 
-  /** Archives a key as the newest entry (moving it to the end if it was there). */
+  /**
+   * Archives a key as the newest entry (moving it to the end if it was there). A key
+   * already there keeps the later of the two times: two ids sharing a key are then both
+   * remembered for as long as the newer needs.
+   */
   add(key: number, recordedAt: number): void {
     if (!Number.isSafeInteger(key) || key < 0) throw new RangeError(`archive key ${key} is not a 53-bit integer`);
+    const earlier = this.recordedAt(key);
+    if (earlier !== undefined && earlier > recordedAt) recordedAt = earlier;
     this.delete(key);
     if (this.tail === this.entryKeys.length) this.resize(this.live + 1);
     if ((this.usedSlots + 1) * 2 > this.slots.length) this.rehash(this.slots.length);

@@ -4,6 +4,7 @@ import type { CommandRecord } from '../../domain/account.state';
 import { archiveKey, ArchivedCommandIndex } from '../../application/accounts/archived-commands';
 import {
   ACCOUNT_SNAPSHOT_VERSION,
+  READABLE_SNAPSHOT_VERSIONS,
   deserializeAccountState,
   serializeAccountState,
   type AccountSnapshot,
@@ -71,20 +72,30 @@ interface SnapshotRow {
 }
 
 /**
- * The commands one snapshot archived, as CHUNK_PREFIX and then base64 of one little-endian
- * float64 pair per command: its archiveKey and when it was recorded (epoch ms). A chunk of
- * 33,000 commands is 700 KB of text instead of 2 MB of JSON ids, and is read without
- * parsing or hashing one string. Chunks written before 2026-12-06 are JSON, LegacyChunk.
+ * The commands one snapshot archived, as JSON: `keys` is base64 of one little-endian
+ * float64 pair per command, its archiveKey and when it was recorded (epoch ms). A chunk
+ * of 33,000 commands is 700 KB instead of 2 MB of JSON ids, and is read without parsing
+ * or hashing one string. `ids` and `recordedAt` are there, empty, for processes of
+ * snapshot version 3, which wrote the ids themselves (LegacyChunk): such a process reads
+ * such a chunk as archiving nothing, and never needs it, since it ignores the version-4
+ * snapshots these chunks belong to (a version-3 snapshot it writes later archives its
+ * whole window again, from a full replay or from its own earlier snapshot).
  */
-const CHUNK_PREFIX = 'k1:';
-const PAIR_BYTES = 16;
-const LITTLE_ENDIAN = endianness() === 'LE';
+interface ArchivedChunk {
+  readonly ids: readonly [];
+  readonly recordedAt: readonly [];
+  readonly keys: string;
+}
 
-/** The commands one snapshot archived, as written before: two parallel arrays. */
+/** The commands one snapshot archived, as version 3 wrote them: two parallel arrays. */
 interface LegacyChunk {
   readonly ids: readonly string[];
   readonly recordedAt: readonly number[];
+  readonly keys?: undefined;
 }
+
+const PAIR_BYTES = 16;
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 const encodeChunk = (records: readonly CommandRecord[]): string => {
   const bytes = Buffer.allocUnsafe(records.length * PAIR_BYTES);
@@ -92,13 +103,14 @@ const encodeChunk = (records: readonly CommandRecord[]): string => {
     bytes.writeDoubleLE(archiveKey(record.commandId), index * PAIR_BYTES);
     bytes.writeDoubleLE(Date.parse(record.recordedAt), index * PAIR_BYTES + 8);
   });
-  return CHUNK_PREFIX + bytes.toString('base64');
+  return JSON.stringify({ ids: [], recordedAt: [], keys: bytes.toString('base64') } satisfies ArchivedChunk);
 };
 
 /** A chunk's (key, recorded at) pairs, in their order. */
 const chunkPairs = (text: string): Float64Array => {
-  if (!text.startsWith(CHUNK_PREFIX)) {
-    const { ids, recordedAt } = JSON.parse(text) as LegacyChunk;
+  const chunk = JSON.parse(text) as ArchivedChunk | LegacyChunk;
+  if (chunk.keys === undefined) {
+    const { ids, recordedAt } = chunk;
     const pairs = new Float64Array(ids.length * 2);
     ids.forEach((id, index) => {
       pairs[2 * index] = archiveKey(id);
@@ -106,9 +118,11 @@ const chunkPairs = (text: string): Float64Array => {
     });
     return pairs;
   }
-  const bytes = Buffer.from(text.slice(CHUNK_PREFIX.length), 'base64');
-  const pairs = new Float64Array(Math.floor(bytes.length / PAIR_BYTES) * 2);
-  if (LITTLE_ENDIAN) new Uint8Array(pairs.buffer).set(bytes.subarray(0, pairs.byteLength));
+  const bytes = Buffer.from(chunk.keys, 'base64');
+  // A cut chunk would silently forget ids, and a repeat of one would be applied again.
+  if (bytes.length % PAIR_BYTES !== 0) throw new Error(`an archive chunk of ${bytes.length} bytes is not whole (pairs of ${PAIR_BYTES})`);
+  const pairs = new Float64Array(bytes.length / 8);
+  if (LITTLE_ENDIAN) new Uint8Array(pairs.buffer).set(bytes);
   else for (let index = 0; index < pairs.length; index += 1) pairs[index] = bytes.readDoubleLE(index * 8);
   return pairs;
 };
@@ -119,7 +133,7 @@ const chunkPairs = (text: string): Float64Array => {
  * text, parsed in one JSON.parse, which is faster than jsonb for a large state. The
  * records of the idempotency window are kept one row per command, read back only for
  * the commands that repeat; their ids are kept one chunk per snapshot (as archive keys,
- * see CHUNK_PREFIX), so a snapshot writes only the ids it archives and a read decodes
+ * see ArchivedChunk), so a snapshot writes only the ids it archives and a read decodes
  * every chunk straight into the index.
  */
 export class PostgresSnapshotStore implements SnapshotStore {
@@ -150,8 +164,8 @@ export class PostgresSnapshotStore implements SnapshotStore {
     // after this snapshot brings back anyway. The other order could miss a newer snapshot's chunk.
     const [row] = await this.sql.query<SnapshotRow>(
       `SELECT revision::text AS revision, position::text AS position, last_hash, state
-         FROM ${SNAPSHOTS_TABLE} WHERE stream_id = $1 AND version = $2`,
-      [streamId, ACCOUNT_SNAPSHOT_VERSION],
+         FROM ${SNAPSHOTS_TABLE} WHERE stream_id = $1 AND version = ANY($2::int[])`,
+      [streamId, READABLE_SNAPSHOT_VERSIONS],
     );
     if (row === undefined) return undefined;
     const chunks = await this.sql.query<{ commands: string }>(

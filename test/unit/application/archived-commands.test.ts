@@ -13,8 +13,9 @@ const random = (seed: number) => () => {
 class ModelIndex {
   readonly entries = new Map<number, number>();
   add(key: number, at: number): void {
+    const earlier = this.entries.get(key);
     this.entries.delete(key);
-    this.entries.set(key, at);
+    this.entries.set(key, earlier === undefined ? at : Math.max(earlier, at));
   }
   forgetRecordedBefore(before: number): void {
     for (const [key, at] of this.entries) {
@@ -98,6 +99,17 @@ describe('ArchivedCommandIndex', () => {
     expect(index.recordedAt(5)).toBe(300);
     expect(index.size).toBe(3);
     expect(index.recordedAt(6)).toBeUndefined();
+  });
+
+  it('keeps the later time of a key archived twice (two ids sharing a key stay known as long as the newer needs)', () => {
+    const index = ArchivedCommandIndex.of([5, 9, 5], [300, 200, 100]);
+    expect([...index.keys()]).toEqual([9, 5]);
+    expect(index.recordedAt(5)).toBe(300);
+    index.add(9, 50);
+    expect([...index.keys()]).toEqual([5, 9]);
+    expect(index.recordedAt(9)).toBe(200);
+    index.forgetRecordedBefore(250);
+    expect([...index.keys()]).toEqual([5, 9]); // 5 (300) is first and is kept, so nothing after it goes
   });
 
   it('forgets from the oldest end and stops at the first entry recorded at or after the limit', () => {
