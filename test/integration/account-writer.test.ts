@@ -20,8 +20,7 @@ import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgre
 import { uuidGenerator } from '../../src/infrastructure/system-clock';
 import { ListOpenReservationsHandler, ListOpenReservationsQuery } from '../../src/application/reservations/list-open-reservations';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
-
-const SMS_RATE = { rateCardVersion: 'test', unit: 'message', unitPriceMillicredits: 1000, per: 1 };
+import { grant, recordOf, SMS_RATE, spend } from '../support/account-commands';
 
 /** The real store, with every `appendBatch` going through `around` first. */
 const aroundAppendBatch = (
@@ -67,32 +66,6 @@ class HeldStore {
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-const grant = (accountId: string, creditsMillicredits: number): AccountCommand => ({
-  type: 'GrantCredits',
-  accountId,
-  commandId: randomUUID(),
-  requestHash: randomUUID(),
-  now: new Date().toISOString(),
-  grantId: randomUUID(),
-  creditsMillicredits,
-  reason: 'test',
-  expiresAt: null,
-  grantedBy: 'test',
-});
-
-const spend = (accountId: string, quantity: number, commandId: string = randomUUID()): AccountCommand => ({
-  type: 'UseCredits',
-  accountId,
-  commandId,
-  requestHash: `${commandId}:${quantity}`,
-  now: new Date().toISOString(),
-  usageId: randomUUID(),
-  service: 'sms',
-  quantity,
-  rate: SMS_RATE,
-  metadata: {},
-});
 
 /** The idempotency window is whole: each command is either in the loaded state or archived (by key), never both. */
 const expectWholeWindow = (loaded: LoadedAccount, full: AccountState): void => {
@@ -309,9 +282,15 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  const recordOf = (outcome: CommandOutcome | undefined) => {
-    if (outcome === undefined || outcome.status === 'unchanged' || outcome.status === 'rejected') throw new Error(`no record: ${JSON.stringify(outcome)}`);
-    return outcome.record;
+
+  /** An account whose snapshot has archived the spend `commandId` (answered `first`), among 120 more spends. */
+  const archivedAccount = async (accountId: string, quantity: number, commandId: string) => {
+    const { executor } = await writer();
+    await executor.execute(grant(accountId, 1_000_000));
+    const first = await executor.execute(spend(accountId, quantity, commandId));
+    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend(accountId, 1))));
+    await snapshotReaches(accountId, 100);
+    return { executor, first };
   };
 
   it('keeps snapshotting a busy account, so a load replays about one interval however long the history', async () => {
@@ -368,11 +347,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
   });
 
   it('reads archive chunks written in the earlier JSON form of ids', async () => {
-    const { executor } = await writer();
-    await executor.execute(grant('legacy', 1_000_000));
-    const first = await executor.execute(spend('legacy', 4, 'legacy-key'));
-    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('legacy', 1))));
-    await snapshotReaches('legacy', 100);
+    const { first } = await archivedAccount('legacy', 4, 'legacy-key');
     // Rewrite every chunk of the account as a process of the earlier version wrote it.
     const streamId = accountStreamId('legacy');
     const records = await database.client.query<{ command_id: string; at: string }>(
@@ -397,11 +372,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
   });
 
   it('writes chunks a process of snapshot version 3 parses as archiving nothing, under snapshots it ignores; and starts from its version-3 snapshots', async () => {
-    const { executor } = await writer();
-    await executor.execute(grant('mixed', 1_000_000));
-    const first = await executor.execute(spend('mixed', 6, 'mixed-key'));
-    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('mixed', 1))));
-    await snapshotReaches('mixed', 100);
+    const { first } = await archivedAccount('mixed', 6, 'mixed-key');
     const streamId = accountStreamId('mixed');
     // What a version-3 process does with them: it reads only version-3 rows, and parses every chunk as { ids, recordedAt }.
     const [row] = await database.client.query<{ version: number }>(`SELECT version FROM account_snapshots WHERE stream_id = $1`, [streamId]);
@@ -438,11 +409,7 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
   });
 
   it('never applies a command again when the archive lost the record its snapshot names', async () => {
-    const { executor } = await writer();
-    await executor.execute(grant('lost', 1_000_000));
-    await executor.execute(spend('lost', 3, 'lost-key'));
-    await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('lost', 1))));
-    await snapshotReaches('lost', 100);
+    await archivedAccount('lost', 3, 'lost-key');
     await database.client.query(`DELETE FROM account_command_records WHERE stream_id = $1 AND command_id = 'lost-key'`, [accountStreamId('lost')]);
 
     const fresh = await writer();

@@ -1,13 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { AccountCommandExecutor, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
+import { AccountCommandExecutor } from '../../src/application/accounts/account-command-executor';
 import { AccountRepository } from '../../src/application/accounts/account-repository';
-import type { AccountCommand } from '../../src/domain/account.commands';
 import { accountStreamId } from '../../src/domain/account.events';
 import { loadConfig } from '../../src/infrastructure/config/app-config';
 import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store';
 import { ledgerSettings } from '../../src/infrastructure/ledger.module';
 import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
 import { uuidGenerator } from '../../src/infrastructure/system-clock';
+import { grant, recordOf, spend } from '../support/account-commands';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 
 /**
@@ -22,36 +21,6 @@ jest.mock('../../src/application/accounts/archived-commands', () => {
   );
   return { ...actual, archiveKey: (id: string) => (id.startsWith('collide-') ? COLLIDING_KEY : actual.archiveKey(id)) };
 });
-
-const SMS_RATE = { rateCardVersion: 'test', unit: 'message', unitPriceMillicredits: 1000, per: 1 };
-
-const grant = (accountId: string): AccountCommand => ({
-  type: 'GrantCredits',
-  accountId,
-  commandId: randomUUID(),
-  requestHash: randomUUID(),
-  now: new Date().toISOString(),
-  grantId: randomUUID(),
-  creditsMillicredits: 1_000_000,
-  reason: 'test',
-  expiresAt: null,
-  grantedBy: 'test',
-});
-
-const spend = (accountId: string, quantity: number, commandId: string = randomUUID()): AccountCommand => ({
-  type: 'UseCredits',
-  accountId,
-  commandId,
-  requestHash: `${commandId}:${quantity}`,
-  now: new Date().toISOString(),
-  usageId: randomUUID(),
-  service: 'sms',
-  quantity,
-  rate: SMS_RATE,
-  metadata: {},
-});
-
-const recordOf = (outcome: CommandOutcome) => (outcome.status === 'applied' || outcome.status === 'replayed' ? outcome.record : undefined);
 
 describe.each(testDatabaseTargets())('archived commands whose ids share a key, on %s', (_name, createDatabase) => {
   let database: TestDatabase;
@@ -75,7 +44,7 @@ describe.each(testDatabaseTargets())('archived commands whose ids share a key, o
 
   it('answers a repeat of each as the first time, never applies either twice, and refuses a new id with that key', async () => {
     const { executor, accounts } = await writer();
-    await executor.execute(grant('shared'));
+    await executor.execute(grant('shared', 1_000_000));
     const firstA = await executor.execute(spend('shared', 2, 'collide-a'));
     const firstB = await executor.execute(spend('shared', 3, 'collide-b'));
     await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('shared', 1))));

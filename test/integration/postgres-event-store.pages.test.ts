@@ -24,88 +24,77 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages o
   const append = async (id: string) => store.append(`probe-${randomUUID()}`, [event(id)], 'no_stream');
   const head = async () => (await store.headPosition()) ?? null;
 
+  /** The pages after `after`, ended (its signal aborted) when the test ends if not before. */
+  const closers: Array<() => Promise<void>> = [];
+  const pagesAfter = (after: bigint | null, options: { readonly maxSize: number; readonly lingerMs?: number }) => {
+    const abort = new AbortController();
+    const pages = store.subscribeInPages({ after, signal: abort.signal, ...options })[Symbol.asyncIterator]();
+    closers.push(async () => {
+      abort.abort();
+      await pages.return?.();
+    });
+    return { pages, abort };
+  };
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
+  });
+
   it('reads a page only when the consumer asks for it: what committed while it held the last one comes whole', async () => {
     const after = await head();
     await append('first');
-    const abort = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100 })[Symbol.asyncIterator]();
-    try {
-      expect(ids((await pages.next()).value)).toEqual(['first']);
-      // The consumer is busy with that page; meanwhile two appends commit, then some time passes.
-      await append('second');
-      await pause(60);
-      await append('third');
-      await pause(60);
-      // A page read ahead of the ask would hold 'second' alone (or nothing).
-      expect(ids((await pages.next()).value)).toEqual(['second', 'third']);
-    } finally {
-      abort.abort();
-      await pages.return?.();
-    }
+    const { pages } = pagesAfter(after, { maxSize: 100 });
+    expect(ids((await pages.next()).value)).toEqual(['first']);
+    // The consumer is busy with that page; meanwhile two appends commit, then some time passes.
+    await append('second');
+    await pause(60);
+    await append('third');
+    await pause(60);
+    // A page read ahead of the ask would hold 'second' alone (or nothing).
+    expect(ids((await pages.next()).value)).toEqual(['second', 'third']);
   });
 
   it('lingers after a wake-up, so an append that follows soon after lands in the same page', async () => {
     const after = await head();
-    const abort = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100, lingerMs: 400 })[Symbol.asyncIterator]();
-    try {
-      const next = pages.next();
-      await pause(30); // caught up and waiting for an append
-      await append('burst-1');
-      await pause(50);
-      await append('burst-2');
-      expect(ids((await next).value)).toEqual(['burst-1', 'burst-2']);
-    } finally {
-      abort.abort();
-      await pages.return?.();
-    }
+    const { pages } = pagesAfter(after, { maxSize: 100, lingerMs: 400 });
+    const next = pages.next();
+    await pause(30); // caught up and waiting for an append
+    await append('burst-1');
+    await pause(50);
+    await append('burst-2');
+    expect(ids((await next).value)).toEqual(['burst-1', 'burst-2']);
   });
 
   it('reads the next page at once after a full one, and splits no page beyond its size', async () => {
     const after = await head();
     for (let index = 0; index < 5; index += 1) await append(`backlog-${index}`);
-    const abort = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 2, lingerMs: 5_000 })[Symbol.asyncIterator]();
-    try {
-      const started = performance.now();
-      const got = [ids((await pages.next()).value), ids((await pages.next()).value), ids((await pages.next()).value)];
-      // Two full pages, then the rest: no 5 s linger between them.
-      expect(performance.now() - started).toBeLessThan(2_500);
-      expect(got).toEqual([['backlog-0', 'backlog-1'], ['backlog-2', 'backlog-3'], ['backlog-4']]);
-    } finally {
-      abort.abort();
-      await pages.return?.();
-    }
+    const { pages } = pagesAfter(after, { maxSize: 2, lingerMs: 5_000 });
+    const started = performance.now();
+    const got = [ids((await pages.next()).value), ids((await pages.next()).value), ids((await pages.next()).value)];
+    // Two full pages, then the rest: no 5 s linger between them.
+    expect(performance.now() - started).toBeLessThan(2_500);
+    expect(got).toEqual([['backlog-0', 'backlog-1'], ['backlog-2', 'backlog-3'], ['backlog-4']]);
   });
 
   it('never splits one append, even one larger than a page', async () => {
     const after = await head();
     await store.append(`probe-${randomUUID()}`, ['big-0', 'big-1', 'big-2', 'big-3', 'big-4'].map(event), 'no_stream');
     await append('after-big');
-    const abort = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 2 })[Symbol.asyncIterator]();
-    try {
-      expect(ids((await pages.next()).value)).toEqual(['big-0', 'big-1', 'big-2', 'big-3', 'big-4']);
-      expect(ids((await pages.next()).value)).toEqual(['after-big']);
-    } finally {
-      abort.abort();
-      await pages.return?.();
-    }
+    const { pages } = pagesAfter(after, { maxSize: 2 });
+    expect(ids((await pages.next()).value)).toEqual(['big-0', 'big-1', 'big-2', 'big-3', 'big-4']);
+    expect(ids((await pages.next()).value)).toEqual(['after-big']);
   });
 
   it('ends at once when the signal aborted while the consumer held a page, or while it was caught up', async () => {
     const after = await head();
     await append('held');
-    const holding = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: holding.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    const { pages, abort: holding } = pagesAfter(after, { maxSize: 100, lingerMs: 5_000 });
     expect(ids((await pages.next()).value)).toEqual(['held']);
     holding.abort(); // a runner stopping while it applies that page
     let started = performance.now();
     expect((await pages.next()).done).toBe(true);
     expect(performance.now() - started).toBeLessThan(1_000);
 
-    const caughtUp = new AbortController();
-    const idle = store.subscribeInPages({ after: await head(), signal: caughtUp.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    const { pages: idle, abort: caughtUp } = pagesAfter(await head(), { maxSize: 100, lingerMs: 5_000 });
     const next = idle.next();
     await pause(50); // nothing to read: waiting for an append
     started = performance.now();
@@ -117,8 +106,7 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages o
   it('ends promptly when the signal aborts while it lingers or waits', async () => {
     const after = await head();
     await append('last');
-    const abort = new AbortController();
-    const pages = store.subscribeInPages({ after, signal: abort.signal, maxSize: 100, lingerMs: 5_000 })[Symbol.asyncIterator]();
+    const { pages, abort } = pagesAfter(after, { maxSize: 100, lingerMs: 5_000 });
     expect(ids((await pages.next()).value)).toEqual(['last']);
     const next = pages.next(); // now lingering for 5 s before its next read
     const started = performance.now();

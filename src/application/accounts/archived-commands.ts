@@ -138,9 +138,8 @@ export class ArchivedCommandIndex implements ArchivedCommands {
    */
   add(key: number, recordedAt: number): void {
     if (!Number.isSafeInteger(key) || key < 0) throw new RangeError(`archive key ${key} is not a 53-bit integer`);
-    const earlier = this.recordedAt(key);
-    if (earlier !== undefined && earlier > recordedAt) recordedAt = earlier;
-    this.delete(key);
+    const held = this.find(key);
+    if (held >= 0) recordedAt = Math.max(recordedAt, this.removeAt(held));
     if (this.tail === this.entryKeys.length) this.resize(this.live + 1);
     if ((this.usedSlots + 1) * 2 > this.slots.length) this.rehash(this.slots.length);
     const entry = this.tail;
@@ -166,22 +165,14 @@ export class ArchivedCommandIndex implements ArchivedCommands {
   delete(key: number): boolean {
     const slot = this.find(key);
     if (slot < 0) return false;
-    const entry = this.slots[slot] as number;
-    this.slots[slot] = DELETED;
-    this.entryKeys[entry] = Number.NaN;
-    this.live -= 1;
-    while (this.head < this.tail && Number.isNaN(this.entryKeys[this.head])) this.head += 1;
+    this.removeAt(slot);
     return true;
   }
 
   /** Forgets entries from the oldest end up to the first one recorded at or after `before` (epoch ms). */
   forgetRecordedBefore(before: number): void {
-    while (this.head < this.tail) {
-      const key = this.entryKeys[this.head] as number;
-      if (!Number.isNaN(key) && (this.entryAt[this.head] as number) >= before) return;
-      if (Number.isNaN(key)) this.head += 1;
-      else this.delete(key);
-    }
+    // `head` is always a live entry (or `tail`): removals move it past deleted ones.
+    while (this.head < this.tail && (this.entryAt[this.head] as number) < before) this.delete(this.entryKeys[this.head] as number);
   }
 
   *keys(): IterableIterator<number> {
@@ -202,6 +193,16 @@ export class ArchivedCommandIndex implements ArchivedCommands {
     copy.live = this.live;
     copy.usedSlots = this.usedSlots;
     return copy;
+  }
+
+  /** Empties a slot found by `find`; returns when its entry was recorded. */
+  private removeAt(slot: number): number {
+    const entry = this.slots[slot] as number;
+    this.slots[slot] = DELETED;
+    this.entryKeys[entry] = Number.NaN;
+    this.live -= 1;
+    while (this.head < this.tail && Number.isNaN(this.entryKeys[this.head])) this.head += 1;
+    return this.entryAt[entry] as number;
   }
 
   /** The slot holding the key, or -1. */
