@@ -9,19 +9,32 @@ export interface ProjectedEvent {
   readonly position: number;
 }
 
+const KNOWN_TYPES: ReadonlySet<string> = new Set(ACCOUNT_EVENT_TYPES);
+
+/** Decoded batches by the array they came in: a rebuild hands the same page to every projection. */
+const decodedBatches = new WeakMap<readonly RecordedEvent[], readonly ProjectedEvent[]>();
+
 /**
  * The account events of a batch. Events of types this version does not know are passed
- * over: a projection never throws on a recorded fact.
+ * over: a projection never throws on a recorded fact. A batch is decoded once, however many
+ * projections ask for it (batches are read-only, so the decoded one stays true).
  */
-export const accountEventsOf = (events: readonly RecordedEvent[]): readonly ProjectedEvent[] =>
-  events
-    .filter((recorded) => (ACCOUNT_EVENT_TYPES as readonly string[]).includes(recorded.type))
-    .map((recorded) => ({
+export const accountEventsOf = (events: readonly RecordedEvent[]): readonly ProjectedEvent[] => {
+  const known = decodedBatches.get(events);
+  if (known !== undefined) return known;
+  const decoded: ProjectedEvent[] = [];
+  for (const recorded of events) {
+    if (!KNOWN_TYPES.has(recorded.type)) continue;
+    decoded.push({
       event: decodeAccountEvent(recorded),
       eventId: recorded.eventId,
       streamRevision: recorded.streamRevision,
       position: positionNumber(recorded.position),
-    }));
+    });
+  }
+  decodedBatches.set(events, decoded);
+  return decoded;
+};
 
 export const groupByAccount = <T extends { readonly event: AccountEvent }>(items: readonly T[]): Map<string, T[]> => {
   const groups = new Map<string, T[]>();
