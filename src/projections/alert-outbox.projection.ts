@@ -3,7 +3,7 @@ import { formatCredits } from '../domain/money';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf } from './account-events';
 import type { Projection, TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 /** The body POSTed to ALERT_WEBHOOK_URL, as API.md gives it. */
 export interface AlertPayload {
@@ -20,23 +20,35 @@ export interface AlertPayload {
  * Delivery state lives apart (alert_deliveries, owned by the dispatcher), so a rebuild
  * of this table never forgets what was delivered.
  */
-export const alertOutboxProjection: Projection = {
-  name: 'alert_outbox',
-  tables: ['alert_outbox'],
-  handles: new Set(['LowBalanceReached']),
-
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('alert_outbox'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+/** The alert_outbox table, named through `table`. */
+const alertOutboxTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('alert_outbox'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         alert_id text PRIMARY KEY,
         account_id text NOT NULL,
         payload jsonb NOT NULL,
         occurred_at timestamptz NOT NULL,
         position bigint NOT NULL
       )`,
+    secondaryIndexes: [
       `CREATE INDEX ON ${name} (occurred_at)`,
-    ]);
+    ],
+  };
+};
+
+export const alertOutboxProjection: Projection = {
+  name: 'alert_outbox',
+  tables: ['alert_outbox'],
+  handles: new Set(['LowBalanceReached']),
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    await createTableOnce(tx, alertOutboxTable(table), options);
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, alertOutboxTable(table));
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {

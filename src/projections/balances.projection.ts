@@ -4,7 +4,7 @@ import { assertNever, DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS } from '../doma
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
 import { knownRows, type Projection, type RowMemo, type TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 export interface BalanceLot {
   readonly lotId: string;
@@ -181,14 +181,12 @@ export const readBalanceRows = async (
   return new Map(records.map((record) => [record.account_id, toBalanceRow(record)]));
 };
 
-export const balancesProjection: Projection = {
-  name: 'balances',
-  tables: ['balances'],
-
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('balances'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+/** The balances table: its primary key is its only index. */
+const balancesTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('balances'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         account_id text PRIMARY KEY,
         balance bigint NOT NULL,
         reserved bigint NOT NULL,
@@ -201,11 +199,25 @@ export const balancesProjection: Projection = {
         last_position bigint NOT NULL,
         updated_at timestamptz NOT NULL
       )`,
-    ]);
+    secondaryIndexes: [],
+  };
+};
+
+export const balancesProjection: Projection = {
+  name: 'balances',
+  tables: ['balances'],
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    const name = identifier(table('balances'));
+    await createTableOnce(tx, balancesTable(table), options);
     // Tables made before thresholds were projected gain the column (rebuild to fill it from the log).
     await tx.query(
       `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS low_balance_threshold bigint NOT NULL DEFAULT ${DEFAULT_LOW_BALANCE_THRESHOLD_MILLICREDITS}`,
     );
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, balancesTable(table));
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo) {

@@ -2,7 +2,7 @@ import type { RecordedEvent } from '../application/event-store.port';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf } from './account-events';
 import type { Projection, TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 export type ExpiryKind = 'reservation' | 'lot';
 
@@ -11,23 +11,35 @@ export type ExpiryKind = 'reservation' | 'lot';
  * Kept from the log like any read model, so the schedule survives restarts and rebuilds;
  * the expiry scheduler works through the rows that are due.
  */
-export const expiryScheduleProjection: Projection = {
-  name: 'expiry_schedule',
-  tables: ['expiry_schedule'],
-  handles: new Set(['CreditsReserved', 'ReservationCaptured', 'ReservationReleased', 'CreditsGranted', 'CreditsExpired']),
-
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('expiry_schedule'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+/** The expiry_schedule table, named through `table`. */
+const expiryScheduleTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('expiry_schedule'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         kind text NOT NULL,
         ref_id text NOT NULL,
         account_id text NOT NULL,
         due_at timestamptz NOT NULL,
         PRIMARY KEY (kind, ref_id)
       )`,
+    secondaryIndexes: [
       `CREATE INDEX ON ${name} (due_at)`,
-    ]);
+    ],
+  };
+};
+
+export const expiryScheduleProjection: Projection = {
+  name: 'expiry_schedule',
+  tables: ['expiry_schedule'],
+  handles: new Set(['CreditsReserved', 'ReservationCaptured', 'ReservationReleased', 'CreditsGranted', 'CreditsExpired']),
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    await createTableOnce(tx, expiryScheduleTable(table), options);
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, expiryScheduleTable(table));
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {

@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../application/event-store.port';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
+import type { CreateTablesOptions } from './sql-helpers';
 
 /**
  * A read model kept from the ordered log. `apply` gets a batch in log order and writes
@@ -16,7 +17,9 @@ export interface Projection {
    * none of them only moves the checkpoint, in one statement instead of a transaction.
    */
   readonly handles?: ReadonlySet<string>;
-  createTables(tx: SqlExecutor, table: TableNamer): Promise<void>;
+  createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions): Promise<void>;
+  /** Builds the secondary indexes that createTables left out with `deferSecondaryIndexes`. */
+  createSecondaryIndexes(tx: SqlExecutor, table: TableNamer): Promise<void>;
   /**
    * `memo`, during a rebuild only: rows the projection wrote earlier in the same rebuild,
    * by key. The rebuild is the only writer of its tables, so a row kept there is what the

@@ -2,7 +2,7 @@ import type { RecordedEvent } from '../application/event-store.port';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf } from './account-events';
 import type { Projection, TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 export type PurchaseStatus = 'credited' | 'partially_refunded' | 'refunded' | 'held_for_review';
 
@@ -47,15 +47,12 @@ const applyEvent = async (tx: SqlExecutor, table: string, { event, position }: R
   }
 };
 
-export const purchasesProjection: Projection = {
-  name: 'purchases',
-  tables: ['purchases'],
-  handles: new Set(['CreditsPurchased', 'PaymentHeldForReview', 'CreditsRefunded']),
-
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('purchases'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+/** The purchases table, named through `table`. */
+const purchasesTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('purchases'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         payment_reference text PRIMARY KEY,
         purchase_id text,
         account_id text NOT NULL,
@@ -71,9 +68,24 @@ export const purchasesProjection: Projection = {
         occurred_at timestamptz NOT NULL,
         position bigint NOT NULL
       )`,
+    secondaryIndexes: [
       `CREATE INDEX ON ${name} (account_id, occurred_at DESC)`,
       `CREATE INDEX ON ${name} (status) WHERE status = 'held_for_review'`,
-    ]);
+    ],
+  };
+};
+
+export const purchasesProjection: Projection = {
+  name: 'purchases',
+  tables: ['purchases'],
+  handles: new Set(['CreditsPurchased', 'PaymentHeldForReview', 'CreditsRefunded']),
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    await createTableOnce(tx, purchasesTable(table), options);
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, purchasesTable(table));
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {

@@ -2,10 +2,11 @@ import type { RecordedEvent } from '../application/event-store.port';
 import type { AccountEvent } from '../domain/account.events';
 import { assertNever } from '../domain/account.state';
 import { formatCents, formatCredits } from '../domain/money';
+import type { CopyValue } from '../infrastructure/postgres/copy-text';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf, groupByAccount, type ProjectedEvent } from './account-events';
 import { knownRows, type Projection, type RowMemo, type TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 export const TRANSACTION_TYPES = ['purchase', 'grant', 'usage', 'adjustment', 'refund', 'expiry'] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
@@ -115,14 +116,40 @@ export const transactionRows = (
     });
 };
 
-export const transactionsProjection: Projection = {
-  name: 'transactions',
-  tables: ['transactions'],
+const TRANSACTION_COLUMNS = [
+  'account_id',
+  'stream_revision',
+  'id',
+  'type',
+  'credits',
+  'balance_after',
+  'service',
+  'quantity',
+  'description',
+  'occurred_at',
+  'position',
+] as const;
 
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('transactions'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+const copyRowOf = (row: TransactionRow): CopyValue[] => [
+  row.accountId,
+  row.streamRevision,
+  row.id,
+  row.type,
+  row.creditsMillicredits,
+  row.balanceAfterMillicredits,
+  row.service,
+  row.quantity,
+  row.description,
+  row.occurredAt,
+  row.position,
+];
+
+/** The transactions table, named through `table`. */
+const transactionsTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('transactions'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         account_id text NOT NULL,
         stream_revision bigint NOT NULL,
         id text NOT NULL,
@@ -136,9 +163,23 @@ export const transactionsProjection: Projection = {
         position bigint NOT NULL,
         PRIMARY KEY (account_id, stream_revision)
       )`,
+    secondaryIndexes: [
       `CREATE INDEX ON ${name} (account_id, type, stream_revision DESC)`,
       `CREATE INDEX ON ${name} (account_id, occurred_at) WHERE type = 'usage'`,
-    ]);
+    ],
+  };
+};
+
+export const transactionsProjection: Projection = {
+  name: 'transactions',
+  tables: ['transactions'],
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    await createTableOnce(tx, transactionsTable(table), options);
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, transactionsTable(table));
   },
 
   async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo) {
@@ -168,6 +209,12 @@ export const transactionsProjection: Projection = {
       if (memo !== undefined) memo.set(accountId, newest === undefined ? before : { revision: newest.streamRevision, balanceMillicredits: newest.balanceAfterMillicredits });
     }
     if (rows.length === 0) return;
+    if (memo !== undefined) {
+      // A rebuild is its new table's only writer and adds only lines past what it wrote: COPY
+      // costs the server a fraction of parsing the same rows out of JSON.
+      await tx.copyRows(name, TRANSACTION_COLUMNS, rows.map(copyRowOf));
+      return;
+    }
     // json, not jsonb: Postgres reads each row once, so building jsonb's tree first only costs.
     await tx.query(
       `INSERT INTO ${name} (account_id, stream_revision, id, type, credits, balance_after, service, quantity, description, occurred_at, position)

@@ -1,8 +1,8 @@
 import type { RecordedEvent } from '../application/event-store.port';
 import type { SqlExecutor } from '../infrastructure/postgres/sql-client';
 import { accountEventsOf } from './account-events';
-import type { Projection, TableNamer } from './projection';
-import { createTableOnce, identifier } from './sql-helpers';
+import type { Projection, RowMemo, TableNamer } from './projection';
+import { createIndexes, createTableOnce, identifier, type CreateTablesOptions, type TableDefinition } from './sql-helpers';
 
 /** Usage per account, service and UTC day: quantity in the service's unit, credits in millicredits. */
 export interface UsageDailyRow {
@@ -20,7 +20,8 @@ export const usageDailyDeltas = (events: readonly RecordedEvent[]): UsageDailyRo
     if (event.type !== 'CreditsUsed' && event.type !== 'ReservationCaptured') continue;
     const { accountId, service, quantity, chargedMillicredits, occurredAt } = event.data;
     const day = occurredAt.slice(0, 10);
-    const key = JSON.stringify([accountId, service, day]);
+    // Length-prefixed, so no two (account, service) pairs make the same key; the day is fixed-width.
+    const key = `${accountId.length}:${accountId}${service.length}:${service}${day}`;
     const total = totals.get(key);
     totals.set(key, {
       accountId,
@@ -33,14 +34,15 @@ export const usageDailyDeltas = (events: readonly RecordedEvent[]): UsageDailyRo
   return [...totals.values()];
 };
 
-export const usageDailyProjection: Projection = {
-  name: 'usage_daily',
-  tables: ['usage_daily'],
+/** A rebuild's deltas of one page, on their way into its table (a temporary table: never shadows usage_daily). */
+const REBUILD_DELTAS = 'usage_daily_rebuild_deltas';
 
-  async createTables(tx: SqlExecutor, table: TableNamer) {
-    const name = identifier(table('usage_daily'));
-    await createTableOnce(tx, name, [
-      `CREATE TABLE ${name} (
+/** The usage_daily table, named through `table`. */
+const usageDailyTable = (table: TableNamer): TableDefinition => {
+  const name = identifier(table('usage_daily'));
+  return {
+    name,
+    create: `CREATE TABLE ${name} (
         account_id text NOT NULL,
         service text NOT NULL,
         day date NOT NULL,
@@ -48,21 +50,47 @@ export const usageDailyProjection: Projection = {
         credits bigint NOT NULL,
         PRIMARY KEY (account_id, day, service)
       )`,
+    secondaryIndexes: [
       `CREATE INDEX ON ${name} (day, service)`,
-    ]);
+    ],
+  };
+};
+
+export const usageDailyProjection: Projection = {
+  name: 'usage_daily',
+  tables: ['usage_daily'],
+
+  async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
+    await createTableOnce(tx, usageDailyTable(table), options);
+  },
+
+  async createSecondaryIndexes(tx: SqlExecutor, table: TableNamer) {
+    await createIndexes(tx, usageDailyTable(table));
   },
 
   // Additive: exactly-once comes from the runner committing these rows with the checkpoint.
-  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer) {
+  async apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo) {
     const deltas = usageDailyDeltas(events);
     if (deltas.length === 0) return;
     const name = identifier(table('usage_daily'));
-    await tx.query(
+    const upsert = (source: string) =>
       `INSERT INTO ${name} AS u (account_id, service, day, quantity, credits)
-       SELECT r."accountId", r.service, r.day, r.quantity, r."creditsMillicredits"
-         FROM json_to_recordset($1::json) AS r("accountId" text, service text, day date, quantity numeric, "creditsMillicredits" bigint)
+       ${source}
        ON CONFLICT (account_id, day, service) DO UPDATE SET
-         quantity = u.quantity + excluded.quantity, credits = u.credits + excluded.credits`,
+         quantity = u.quantity + excluded.quantity, credits = u.credits + excluded.credits`;
+    if (memo !== undefined) {
+      // A rebuild's pages are big: the deltas go to a scratch table by COPY, which costs the
+      // server half of parsing them out of JSON. Emptied at commit, and private to the session.
+      await tx.query(
+        `CREATE TEMP TABLE IF NOT EXISTS ${REBUILD_DELTAS} (account_id text, service text, day date, quantity numeric, credits bigint) ON COMMIT DELETE ROWS`,
+      );
+      await tx.copyRows(REBUILD_DELTAS, ['account_id', 'service', 'day', 'quantity', 'credits'], deltas.map((delta) => [delta.accountId, delta.service, delta.day, delta.quantity, delta.creditsMillicredits]));
+      await tx.query(upsert(`SELECT account_id, service, day, quantity, credits FROM ${REBUILD_DELTAS}`));
+      return;
+    }
+    await tx.query(
+      upsert(`SELECT r."accountId", r.service, r.day, r.quantity, r."creditsMillicredits"
+         FROM json_to_recordset($1::json) AS r("accountId" text, service text, day date, quantity numeric, "creditsMillicredits" bigint)`),
       [JSON.stringify(deltas)],
     );
   },

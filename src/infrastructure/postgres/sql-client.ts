@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
+import { finished } from 'node:stream/promises';
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyText, type CopyValue } from './copy-text';
 
 /** What PGlite and its transactions have in common; structural, so both typings of the package fit. */
 interface PgliteQueryable {
-  query<Row>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+  query<Row>(text: string, params?: unknown[], options?: { blob?: Blob }): Promise<{ rows: Row[] }>;
   exec(text: string): Promise<unknown>;
 }
 
@@ -16,7 +19,19 @@ export interface SqlExecutor {
   query<Row extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<readonly Row[]>;
   /** Runs a script of several statements without parameters (schema migrations). */
   execScript(text: string): Promise<void>;
+  /**
+   * Loads rows into `table` with COPY: for the server several times cheaper than an INSERT of
+   * the same rows from a JSON parameter. There is no ON CONFLICT: for a table the caller alone
+   * writes (a rebuild's new tables); a duplicate key fails the whole statement.
+   */
+  copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]): Promise<void>;
 }
+
+/** COPY's column list; names come from code, never from input. */
+const copyColumns = (table: string, columns: readonly string[]): string => {
+  for (const name of [table, ...columns]) if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a safe identifier: ${name}`);
+  return `${table} (${columns.join(', ')})`;
+};
 
 /**
  * The one way the service talks to Postgres: a pg pool on a real server, or PGlite
@@ -64,6 +79,10 @@ export class PgSqlClient implements SqlClient {
 
   async execScript(text: string): Promise<void> {
     await this.pool.query(text);
+  }
+
+  copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]): Promise<void> {
+    return this.withSession((session) => session.copyRows(table, columns, rows));
   }
 
   async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -166,6 +185,13 @@ const pgExecutor = (client: PoolClient): SqlExecutor => ({
   async execScript(text: string) {
     await client.query(text);
   },
+  async copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]) {
+    if (rows.length === 0) return;
+    const copy = client.query(copyFrom(`COPY ${copyColumns(table, columns)} FROM STDIN`));
+    // 'finish' comes once the server has taken every row and the connection is ready again.
+    copy.end(copyText(rows));
+    await finished(copy);
+  },
 });
 
 export class PgliteSqlClient implements SqlClient {
@@ -190,6 +216,10 @@ export class PgliteSqlClient implements SqlClient {
     return this.exclusive(async () => {
       await this.db.exec(text);
     });
+  }
+
+  copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]): Promise<void> {
+    return this.exclusive(() => pgliteExecutor(this.db).copyRows(table, columns, rows));
   }
 
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -230,5 +260,10 @@ const pgliteExecutor = (db: PgliteQueryable): SqlExecutor => ({
   },
   async execScript(text: string) {
     await db.exec(text);
+  },
+  async copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]) {
+    if (rows.length === 0) return;
+    // PGlite has no client-side COPY protocol: the rows go in as a blob its /dev/blob reads.
+    await db.query(`COPY ${copyColumns(table, columns)} FROM '/dev/blob'`, [], { blob: new Blob([copyText(rows)]) });
   },
 });

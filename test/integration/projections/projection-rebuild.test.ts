@@ -9,6 +9,10 @@ import { transactionsProjection } from '../../../src/projections/transactions.pr
 import { usageDailyProjection } from '../../../src/projections/usage-daily.projection';
 import { testDatabaseTargets, type TestDatabase } from '../../support/databases';
 import { compareWithReplay, eventually, rowCount } from '../../support/read-models';
+import { decide } from '../../../src/domain/account.decider';
+import { accountStreamId } from '../../../src/domain/account.events';
+import { initialAccountState } from '../../../src/domain/account.state';
+import { expectedTables } from '../../support/read-models';
 import { accountHistory, appendHistory } from './account-history';
 
 const PAGE = 20;
@@ -50,6 +54,16 @@ const countingTransactions = (sql: SqlClient) => {
     },
   });
   return { client, open: () => open };
+};
+
+/** Each index of a table as (primary, unique, definition after USING): index and table names left out. */
+const indexesOf = async (sql: SqlExecutor, table: string): Promise<string[]> => {
+  const rows = await sql.query<{ primary: boolean; unique: boolean; definition: string }>(
+    `SELECT i.indisprimary AS primary, i.indisunique AS unique, regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS definition
+       FROM pg_index i WHERE i.indrelid = $1::regclass`,
+    [table],
+  );
+  return rows.map((row) => `${row.primary ? 'primary ' : ''}${row.unique ? 'unique ' : ''}${row.definition}`).sort();
 };
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -125,6 +139,48 @@ describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeData
     }
     expect(await rowCount(sql, 'transactions')).toBeGreaterThan(0);
     expect(await rowCount(sql, 'usage_daily')).toBeGreaterThan(0);
+  });
+
+  it('writes text that COPY would misread (tab, newline, backslash, a literal \\N) as the live path does, and gives each table the indexes createTables makes', async () => {
+    const sql = database.client;
+    const reason = 'tab\there\nnew line\r\\back\\slash \\N ünïcödé';
+    const decision = decide(
+      {
+        type: 'GrantCredits',
+        accountId: 'escapes',
+        commandId: 'escapes-grant',
+        requestHash: 'hash-escapes-grant',
+        now: '2025-03-09T12:00:00.000Z',
+        grantId: 'grant-escapes',
+        creditsMillicredits: 5_000,
+        reason,
+        expiresAt: null,
+        grantedBy: 'ops-admin',
+      },
+      initialAccountState,
+      { idempotencyRetentionMs: 24 * 60 * 60 * 1000 },
+    );
+    if (decision.status !== 'accepted') throw new Error(`grant not accepted: ${decision.status}`);
+    await appendHistory(store, [{ accountId: 'escapes', streamId: accountStreamId('escapes'), expected: 'no_stream', events: decision.events }]);
+
+    await rebuildProjections(sql, store, PROJECTIONS, { batchSize: PAGE });
+
+    const [line] = await sql.query<{ description: string; service: string | null; quantity: string | null }>(
+      "SELECT description, service, quantity::text AS quantity FROM transactions WHERE account_id = 'escapes'",
+    );
+    expect(line).toEqual({ description: reason, service: null, quantity: null });
+    for (const projection of PROJECTIONS) {
+      // The reference is built by the live path (no memo: INSERTs from JSON, indexes made with the table).
+      for (const comparison of await compareWithReplay(sql, store, projection)) {
+        expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
+        expect({ table: comparison.table, indexes: await indexesOf(sql, comparison.table) }).toEqual({
+          table: comparison.table,
+          indexes: await indexesOf(sql, expectedTables(comparison.table)),
+        });
+      }
+    }
+    // Deferred, not dropped: the transactions table has its two secondary indexes besides the key.
+    expect(await indexesOf(sql, 'transactions')).toHaveLength(3);
   });
 
   itOnServer('lets a projection apply the next page while another is still in this one, never further ahead, each in log order', async () => {

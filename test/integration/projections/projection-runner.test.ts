@@ -478,6 +478,7 @@ const countingSessions = (inner: SqlClient, onSession: () => void): SqlClient =>
   kind: inner.kind,
   query: <Row extends object>(text: string, params?: readonly unknown[]) => inner.query<Row>(text, params),
   execScript: (text) => inner.execScript(text),
+  copyRows: (table, columns, rows) => inner.copyRows(table, columns, rows),
   transaction: (work) => inner.transaction(work),
   withSession: (work) => {
     onSession();
