@@ -331,18 +331,31 @@ export const cpuMeter = (namedPids, ourDatabase) => {
     return stat === null ? null : ticksOf(stat);
   };
   // A backend's process title names its database ("postgres: user db host(port) state"): backends
-  // of other databases (other people's work on the same server) are counted apart.
+  // of other databases (other people's work on the same server) are counted apart. Ticks are kept
+  // per process: a backend that ends during a phase (a pool closing an idle connection) takes its
+  // lifetime's ticks with it, which a sum over the processes alive at each end would subtract
+  // from the phase (before 2026-12-06-10 the service's phases under-counted Postgres this way).
   const postgresTicks = () => {
-    let ours = 0;
-    let others = 0;
+    const byPid = new Map();
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       const stat = readProc(`/proc/${entry}/stat`);
       if (stat === null || commOf(stat) !== 'postgres') continue;
       const title = (readProc(`/proc/${entry}/cmdline`) ?? '').replace(/\0/g, ' ');
       const backendOfOtherDb = /\(\d+\)/.test(title) && !(ourDatabase !== undefined && title.includes(ourDatabase));
-      if (backendOfOtherDb) others += ticksOf(stat);
-      else ours += ticksOf(stat);
+      byPid.set(entry, { ticks: ticksOf(stat), ours: !backendOfOtherDb });
+    }
+    return byPid;
+  };
+  /** Ticks each Postgres process took between two readings: those alive at both, and those started since. */
+  const postgresSince = (from, to) => {
+    let ours = 0;
+    let others = 0;
+    for (const [pid, now] of to) {
+      const before = from.get(pid);
+      const ticks = before === undefined ? now.ticks : Math.max(0, now.ticks - before.ticks);
+      if (now.ours) ours += ticks;
+      else others += ticks;
     }
     return { ours, others };
   };
@@ -370,13 +383,14 @@ export const cpuMeter = (namedPids, ourDatabase) => {
     const self = (to.self.user + to.self.system - from.self.user - from.self.system) / 1000;
     const busy = total === 0 ? null : 1 - (to.machine.idle - from.machine.idle) / total;
     const cores = cpus().length;
+    const postgres = postgresSince(from.postgres, to.postgres);
     const result = {
       seconds: Math.round(seconds * 100) / 100,
       machineBusyPercent: busy === null ? null : Math.round(busy * 1000) / 10,
       // the rest as % of one core:
       ...Object.fromEntries(Object.entries(named).map(([name, value]) => [`${name}Percent`, value])),
-      postgresPercent: percent((to.postgres.ours - from.postgres.ours) * TICK_MS),
-      postgresOtherDatabasesPercent: percent((to.postgres.others - from.postgres.others) * TICK_MS),
+      postgresPercent: percent(postgres.ours * TICK_MS),
+      postgresOtherDatabasesPercent: percent(postgres.others * TICK_MS),
       loadGeneratorPercent: percent(self),
     };
     const accounted = Object.values(named).reduce((sum, value) => sum + (value ?? 0), 0) + result.postgresPercent + result.loadGeneratorPercent;
