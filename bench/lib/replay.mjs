@@ -4,6 +4,10 @@
 //   node bench/lib/replay.mjs seed-spread <db> <events> <accounts>  append real events (a grant, then
 //                                                                   spends) spread over many accounts
 //   node bench/lib/replay.mjs rebuild <db>                           rebuildProjection: balances, then all in one pass
+//   node bench/lib/replay.mjs rebuild-each <db> [batch] [names]       a diagnostic, not part of `npm run bench`: each
+//                                                                   projection alone (or the comma-separated names
+//                                                                   as one pass), with the CPU this process and the
+//                                                                   whole machine took, to see where a rebuild's time goes
 //   node bench/lib/replay.mjs seed-long <db> <events> <accountId>    one account with <events> events
 //   node bench/lib/replay.mjs load-first <db> <accountId> <balance> <events>   AccountRepository.load, the first ever
 //   node bench/lib/replay.mjs load <db> <accountId> <warm loads> <balance> <events>  then cold (fresh process) and warm
@@ -14,7 +18,7 @@
 import 'reflect-metadata';
 import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +226,47 @@ const rebuild = async (url, batchSize) => {
   };
 };
 
+/** Busy CPU seconds of the whole machine so far, from /proc/stat (Linux). */
+const machineCpuSeconds = () => {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + (fields[4] ?? 0);
+  return (fields.reduce((a, b) => a + b, 0) - idle) / 100;
+};
+
+/**
+ * Each projection rebuilt alone from position 0 (or `names`, comma-separated, in one pass), with
+ * wall time, this process's CPU (the read, the decoding, the rows; V8's GC threads included) and
+ * the machine's (the rest is mostly Postgres). A projection that writes little shows the cost of
+ * the read alone.
+ */
+const rebuildEach = async (url, batchSize, names) => {
+  const { sql, store, close } = await openStore(url);
+  const { rebuildProjections } = dist('projections/rebuild.js');
+  const { PROJECTIONS } = dist('projections/projections.registry.js');
+  const groups = names === undefined ? PROJECTIONS.map((projection) => [projection]) : [names.split(',').map((name) => {
+    const projection = PROJECTIONS.find((candidate) => candidate.name === name);
+    if (projection === undefined) throw new Error(`no projection named ${name}`);
+    return projection;
+  })];
+  const results = [];
+  for (const group of groups) {
+    const cpu = process.cpuUsage();
+    const machine = machineCpuSeconds();
+    const started = performance.now();
+    const [first] = await rebuildProjections(sql, store, group, { batchSize });
+    const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    const processCpuSeconds = (used.user + used.system) / 1e6;
+    const machineSeconds = machineCpuSeconds() - machine;
+    const events = first?.eventsApplied ?? 0;
+    const figures = { projections: group.map((projection) => projection.name), events, seconds, eventsPerSecond: events / seconds, processCpuSeconds, machineCpuSeconds: machineSeconds, restCpuSeconds: machineSeconds - processCpuSeconds };
+    say(`${figures.projections.join('+')}: ${seconds.toFixed(2)} s (${Math.round(figures.eventsPerSecond).toLocaleString('en-US')} events/s); CPU: this process ${processCpuSeconds.toFixed(2)} s, machine ${machineSeconds.toFixed(2)} s, the rest ${figures.restCpuSeconds.toFixed(2)} s`);
+    results.push(figures);
+  }
+  await close();
+  return { batchSize, results };
+};
+
 /** AccountRepository from the service's own module (whatever it injects), projections off. */
 const load = async (url, accountId, warmLoads, expectedBalanceMillicredits, expectedEvents, firstOnly) => {
   const { NestFactory } = require('@nestjs/core');
@@ -281,13 +326,14 @@ const commands = {
   'seed-spread': () => seedSpread(url, Number(rest[0]), Number(rest[1])),
   'seed-long': () => seedLong(url, Number(rest[0]), rest[1]),
   rebuild: () => rebuild(url, Number(rest[0] ?? 5000)),
+  'rebuild-each': () => rebuildEach(url, Number(rest[0] ?? 20_000), rest[1]),
   // `load-first`: the very first load of the seeded account (no snapshot can exist yet: seeding
   // bypassed the write path); `load`: then, in another fresh process, a cold load and warm ones.
   'load-first': () => load(url, rest[0], 0, Number(rest[1]), Number(rest[2]), true),
   load: () => load(url, rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]), false),
 };
 if (commands[command] === undefined) {
-  process.stderr.write('usage: replay.mjs seed-spread|seed-long|rebuild|load <database url> …\n');
+  process.stderr.write('usage: replay.mjs seed-spread|seed-long|rebuild|rebuild-each|load <database url> …\n');
   process.exit(2);
 }
 commands[command]().then(
