@@ -4,8 +4,8 @@
 //
 // Usage: node bench/round-trip.mjs   (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres;
 //        the backend's CPU is read from /proc, so Postgres must run on this machine)
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { readProc, ticksOf } from './lib/load.mjs';
 
 const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const client = new pg.Client({ connectionString: url });
@@ -13,8 +13,9 @@ await client.connect();
 try {
   const [{ pid }] = (await client.query('SELECT pg_backend_pid() AS pid')).rows;
   const backendCpuMs = () => {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 1/100 s
+    const stat = readProc(`/proc/${pid}/stat`);
+    if (stat === null) throw new Error(`backend ${pid} is not on this machine (or has ended)`);
+    return ticksOf(stat) * 10; // clock ticks are 1/100 s
   };
   for (const gapMs of [0, 1, 5]) {
     const count = gapMs === 0 ? 20_000 : 2_000;

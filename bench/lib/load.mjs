@@ -302,10 +302,6 @@ export const openLoop = async ({ client, request, rate, durationMs, ok = (res) =
   };
 };
 
-/**
- * CPU time over a window, from /proc (Linux): the machine's busy share, named processes (the
- * server under test), every process called postgres (ours and anyone else's), and this process.
- */
 /** A /proc file's text, or null once the process or thread is gone. */
 export const readProc = (path) => {
   try {
@@ -324,6 +320,17 @@ export const ticksOf = (stat) => {
 /** The command name of a /proc/…/stat line. */
 export const commOf = (stat) => stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
 
+/** The machine's clock ticks since boot, in all and idle (iowait counted idle), from /proc/stat. */
+export const machineTicks = () => {
+  const line = (readProc('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = line[3] + (line[4] ?? 0);
+  return { total: line.reduce((a, b) => a + b, 0), idle };
+};
+
+/**
+ * CPU time over a window, from /proc (Linux): the machine's busy share, named processes (the
+ * server under test), every process called postgres (ours and anyone else's), and this process.
+ */
 export const cpuMeter = (namedPids, ourDatabase) => {
   const TICK_MS = 10; // CLK_TCK = 100 on Linux
   const processTicks = (pid) => {
@@ -334,7 +341,7 @@ export const cpuMeter = (namedPids, ourDatabase) => {
   // of other databases (other people's work on the same server) are counted apart. Ticks are kept
   // per process: a backend that ends during a phase (a pool closing an idle connection) takes its
   // lifetime's ticks with it, which a sum over the processes alive at each end would subtract
-  // from the phase (before 2026-12-06-10 the service's phases under-counted Postgres this way).
+  // from the phase (the runs before bench/results/2026-12-06-http-2.json under-counted Postgres in the service's phases this way).
   const postgresTicks = () => {
     const byPid = new Map();
     for (const entry of readdirSync('/proc')) {
@@ -359,14 +366,9 @@ export const cpuMeter = (namedPids, ourDatabase) => {
     }
     return { ours, others };
   };
-  const machine = () => {
-    const line = (readProc('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = line[3] + (line[4] ?? 0);
-    return { total: line.reduce((a, b) => a + b, 0), idle };
-  };
   const snapshot = () => ({
     at: performance.now(),
-    machine: machine(),
+    machine: machineTicks(),
     named: Object.fromEntries(Object.entries(namedPids()).map(([name, pid]) => [name, processTicks(pid)])),
     postgres: postgresTicks(),
     self: process.cpuUsage(),

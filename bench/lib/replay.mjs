@@ -18,10 +18,11 @@
 import 'reflect-metadata';
 import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machineTicks } from './load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
@@ -226,11 +227,10 @@ const rebuild = async (url, batchSize) => {
   };
 };
 
-/** Busy CPU seconds of the whole machine so far, from /proc/stat (Linux). */
+/** Busy CPU seconds of the whole machine so far (Linux). */
 const machineCpuSeconds = () => {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = fields[3] + (fields[4] ?? 0);
-  return (fields.reduce((a, b) => a + b, 0) - idle) / 100;
+  const { total, idle } = machineTicks();
+  return (total - idle) / 100;
 };
 
 /**
