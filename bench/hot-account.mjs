@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop, cpuMeter, httpClient } from './lib/load.mjs';
-import { HOT_ACCOUNT, HOT_CREDITS, ROOT, freePort, scratchSession, serviceEnv, spendRequests, startNaive, stopChild, token } from './lib/harness.mjs';
+import { HOT_ACCOUNT, HOT_CREDITS, ROOT, benchServiceNodeArgs, freePort, scratchSession, serviceCommand, serviceEnv, spendRequests, startNaive, stopChild, token } from './lib/harness.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -31,7 +31,7 @@ const { values: flags } = parseArgs({
 if (!['in', 'process', 'off'].includes(flags.projections)) throw new Error(`--projections must be in, process or off, not ${flags.projections}`);
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 // BENCH_SERVICE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the service's node: a profiling aid.
-const serviceNodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const serviceNodeArgs = benchServiceNodeArgs();
 const say = (line) => process.stderr.write(`${line}\n`);
 const session = scratchSession({ serverUrl, prefix: `ledger_hot_${randomBytes(4).toString('hex')}`, say });
 
@@ -68,7 +68,7 @@ const oneRun = async (run) => {
   let service = null;
   let projections = null;
   try {
-    service = await session.startChild([...serviceNodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`${base}/health`)).ok, 'the service');
+    service = await session.startChild(serviceCommand(serviceNodeArgs), env, async () => (await fetch(`${base}/health`)).ok, 'the service');
     if (flags.projections === 'process') {
       projections = await session.startChild([join(ROOT, 'dist', 'infrastructure', 'cli', 'ledger-cli.js'), 'projections', 'run'], env, async () => true, 'the projections process');
     }

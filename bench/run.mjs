@@ -12,7 +12,7 @@
 //   B1  the naive design over a bare Fastify server: UPDATE balances … WHERE balance >= cost,
 //       INSERT a history row, one transaction; 10,000 accounts
 //   B2  the same on one hot account
-//   the service (node dist/main.js), same requests: closed loop for its maximum rate, an open
+//   the service (as npm start runs it), same requests: closed loop for its maximum rate, an open
 //   loop at half of it for latency and projection lag; then the event-volume figures (rebuild
 //   over 1,000,000 events, loading an account of 1,000,000 events) through the service's own code.
 // Writes bench/results/<YYYY-MM-DD>.json and regenerates the table in bench/README.md.
@@ -33,9 +33,11 @@ import {
   SECRET,
   accountIds,
   answers,
+  benchServiceNodeArgs,
   freePort,
   fundAccounts,
   scratchSession,
+  serviceCommand,
   serviceEnv,
   spendRequests,
   startNaive,
@@ -315,11 +317,12 @@ const runService = async (results) => {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-bench-'));
   const env = serviceEnv({ databaseUrl: url, port, dataDir });
   if (options.projectionsProcess) env.RUN_PROJECTIONS = 'false';
-  say(`starting the service (node dist/main.js) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
+  const command = serviceCommand(benchServiceNodeArgs());
+  say(`starting the service (${['node', ...command.map((word) => word.replace(`${ROOT}/`, ''))].join(' ')}, as npm start) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
   // Ready when GET /health answers 200 (the startup line is a log line, hidden at LOG_LEVEL=warn).
   // BENCH_SERVICE_NODE_ARGS (e.g. "--prof") goes to the service's node: a profiling aid, not for measured runs.
-  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const service = await startChild([...nodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
+  results.serviceCommand = ['node', ...command.map((word) => word.replace(`${ROOT}/`, ''))].join(' ');
+  const service = await startChild(command, env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
   // With --projections-process the read models are kept by `ledger projections run` in a process of its own.
   const projections = options.projectionsProcess
     ? await startChild([join(ROOT, 'dist', 'infrastructure', 'cli', 'ledger-cli.js'), 'projections', 'run'], env, async () => (await projectionsLeaseHeld(url)), 'the projections process')

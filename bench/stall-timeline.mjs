@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { closedLoop, commOf, httpClient, openLoop, readProc, summarize, ticksOf } from './lib/load.mjs';
-import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, ROOT, accountIds, freePort, fundAccounts, scratchSession, serviceEnv, spendRequests, stopChild, token } from './lib/harness.mjs';
+import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, accountIds, benchServiceNodeArgs, freePort, fundAccounts, scratchSession, serviceCommand, serviceEnv, spendRequests, stopChild, token } from './lib/harness.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -79,8 +79,8 @@ const main = async () => {
   const port = await freePort();
   const dataDir = mkdtempSync(join(os.tmpdir(), 'ledger-timeline-'));
   const env = serviceEnv({ databaseUrl: url, port, dataDir });
-  const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  const service = await session.startChild([...nodeArgs, join(ROOT, 'dist', 'main.js')], env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
+  const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...benchServiceNodeArgs()];
+  const service = await session.startChild(serviceCommand(nodeArgs), env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
   const base = `http://127.0.0.1:${port}`;
   try {
     const auth = await token('bench', 'service');

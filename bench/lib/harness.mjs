@@ -2,6 +2,7 @@
 // ports, child processes started until ready and stopped, and scratch databases that are
 // dropped at the end, also on failure and Ctrl-C.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,21 @@ import { httpClient } from './load.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
+
+/**
+ * The node command line of the service as `npm start` runs it (package.json's start script,
+ * flags included), with `extra` flags (profiling aids) before the script: the benchmarks
+ * measure the service as it is started, never a bare `node dist/main.js`.
+ */
+export const serviceCommand = (extra = []) => {
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const words = start.trim().split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/main.js') throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${start}`);
+  return [...words.slice(1, -1), ...extra, join(ROOT, 'dist', 'main.js')];
+};
+
+/** BENCH_SERVICE_NODE_ARGS, split: more flags for the service's node (a profiling aid, e.g. "--cpu-prof"). */
+export const benchServiceNodeArgs = () => (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 export const token = (sub, role) =>
   new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('4h').sign(new TextEncoder().encode(SECRET));
