@@ -318,10 +318,10 @@ const runService = async (results) => {
   const env = serviceEnv({ databaseUrl: url, port, dataDir });
   if (options.projectionsProcess) env.RUN_PROJECTIONS = 'false';
   const command = serviceCommand(benchServiceNodeArgs());
-  say(`starting the service (${['node', ...command.map((word) => word.replace(`${ROOT}/`, ''))].join(' ')}, as npm start) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
+  results.serviceCommand = ['node', ...command.map((word) => word.replace(`${ROOT}/`, ''))].join(' ');
+  say(`starting the service (${results.serviceCommand}, as npm start) on port ${port}, database ${new URL(url).pathname.slice(1)}`);
   // Ready when GET /health answers 200 (the startup line is a log line, hidden at LOG_LEVEL=warn).
   // BENCH_SERVICE_NODE_ARGS (e.g. "--prof") goes to the service's node: a profiling aid, not for measured runs.
-  results.serviceCommand = ['node', ...command.map((word) => word.replace(`${ROOT}/`, ''))].join(' ');
   const service = await startChild(command, env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
   // With --projections-process the read models are kept by `ledger projections run` in a process of its own.
   const projections = options.projectionsProcess
