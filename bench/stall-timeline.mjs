@@ -20,7 +20,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { closedLoop, commOf, httpClient, openLoop, readProc, summarize, ticksOf } from './lib/load.mjs';
+import { closedLoop, commOf, httpClient, machineTicks, openLoop, readProc, summarize, ticksOf } from './lib/load.mjs';
 import { ACCOUNT_CREDITS, HOT_ACCOUNT, HOT_CREDITS, accountIds, benchServiceNodeArgs, freePort, fundAccounts, scratchSession, serviceCommand, serviceEnv, spendRequests, stopChild, token } from './lib/harness.mjs';
 
 const { values: flags } = parseArgs({
@@ -59,8 +59,8 @@ const sample = (servicePid, ourDatabase) => {
     const name = client ? (title.includes(ourDatabase) ? 'backends' : 'other databases\' backends') : title.startsWith('postgres: ') ? title.replace(/^postgres: (\S+ )?/, '').replace(/\s.*$/, '') : 'postmaster';
     postgres[pid] = { name, ticks: ticksOf(stat) };
   }
-  const cpu = (readProc('/proc/stat') ?? 'cpu 0 0 0 0').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { at: performance.now(), threads, postgres, busy: cpu.reduce((a, b) => a + b, 0) - cpu[3] - (cpu[4] ?? 0), total: cpu.reduce((a, b) => a + b, 0) };
+  const { total, idle } = machineTicks();
+  return { at: performance.now(), threads, postgres, busy: total - idle, total };
 };
 
 /** Ticks spent in the window by each name (threads and Postgres processes of one title summed). */
