@@ -1,5 +1,6 @@
 import { assert } from './assert';
 import type { AccountEvent, LotDraw, LotSource } from './account.events';
+import { summarizeEvent, type EventSummary } from './event-summary';
 import type { ReservationStatus } from './ledger-error';
 import { minus, plus, saturatingMinus } from './money';
 import type { AppliedRate } from './rate-card';
@@ -18,8 +19,8 @@ export interface CommandRecord {
   readonly commandId: string;
   readonly requestHash: string;
   readonly recordedAt: string;
-  /** The first event the command produced. */
-  readonly event: AccountEvent;
+  /** What a repeat is answered with of the first event the command produced (the whole event is in the log). */
+  readonly event: EventSummary;
   readonly balanceAfterMillicredits: number;
   readonly availableAfterMillicredits: number;
   /** Global log position of the command's last event. */
@@ -339,7 +340,7 @@ const recordCommand = (draft: Draft, event: AccountEvent, position: number): voi
     return;
   }
   draft.commands.delete(commandId); // re-inserted last, keeping the map oldest-first
-  draft.commands.set(commandId, { commandId, requestHash, recordedAt: occurredAt, event, ...after });
+  draft.commands.set(commandId, { commandId, requestHash, recordedAt: occurredAt, event: summarizeEvent(event), ...after });
 };
 
 const forgetOldCommands = (draft: Draft, now: string, retentionMs: number): void => {

@@ -346,6 +346,37 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(state.totalUsedMillicredits).toBe(7_000 + 150_000);
   });
 
+  it('archives a record with the summary of its event, and answers a record archived whole by an earlier version the same', async () => {
+    const { first } = await archivedAccount('whole', 5, 'whole-key');
+    const streamId = accountStreamId('whole');
+    const [row] = await database.client.query<{ record: string }>(
+      `SELECT record FROM account_command_records WHERE stream_id = $1 AND command_id = 'whole-key'`,
+      [streamId],
+    );
+    const archived = JSON.parse(row?.record ?? 'null') as { event: { type: string; data: Record<string, unknown> } };
+    expect(archived.event).toStrictEqual({
+      type: 'CreditsUsed',
+      data: { usageId: expect.any(String), service: 'sms', quantity: 5, chargedMillicredits: 5_000 },
+    });
+
+    // Rewrite the record as snapshot version 4 archived it: with the whole event, draws and all.
+    const { stream } = await replayed('whole');
+    const whole = stream.find((event) => (event.data as { commandId: string }).commandId === 'whole-key');
+    if (whole === undefined) throw new Error('the log holds no event of whole-key');
+    const event = decodeAccountEvent(whole);
+    expect(Object.keys(event.data)).toEqual(expect.arrayContaining(['draws', 'metadata', 'rateCardVersion']));
+    await database.client.query(`UPDATE account_command_records SET record = $3 WHERE stream_id = $1 AND command_id = $2`, [
+      streamId,
+      'whole-key',
+      JSON.stringify({ ...archived, event }),
+    ]);
+
+    const fresh = await writer();
+    const repeat = await fresh.executor.execute(spend('whole', 5, 'whole-key'));
+    expect(repeat.status).toBe('replayed');
+    expect(recordOf(repeat)).toStrictEqual(recordOf(first));
+  });
+
   it('reads archive chunks written in the earlier JSON form of ids', async () => {
     const { first } = await archivedAccount('legacy', 4, 'legacy-key');
     // Rewrite every chunk of the account as a process of the earlier version wrote it.

@@ -1,5 +1,6 @@
 import type { AccountEvent } from '../../domain/account.events';
 import type { AccountState, CommandRecord, PurchaseRecord, Reservation } from '../../domain/account.state';
+import { summarizeEvent, type EventSummary } from '../../domain/event-summary';
 import type { ArchivedCommands } from './archived-commands';
 
 /**
@@ -20,7 +21,7 @@ export const READABLE_SNAPSHOT_VERSIONS: readonly number[] = [3, ACCOUNT_SNAPSHO
 
 /**
  * The idempotency window of a long-lived account holds tens of thousands of command
- * records, each with its first event: parsing them all would dominate every load. A
+ * records, each with a summary of its first event: parsing them all would dominate every load. A
  * snapshot therefore archives the records taken since the one before (one row each,
  * beside the snapshot); a load reads back only the archived ids, and a command whose id
  * is archived has its record recalled before it is decided, so a repeat is answered
@@ -64,7 +65,7 @@ export const SNAPSHOT_STORE = Symbol('SnapshotStore');
 
 /** AccountState as JSON: its maps become arrays of entries (the commands' is empty in a snapshot). */
 export interface SerializedAccountState extends Omit<AccountState, 'commands' | 'purchases' | 'heldPayments' | 'reservations'> {
-  readonly commands: ReadonlyArray<readonly [string, CommandRecord]>;
+  readonly commands: ReadonlyArray<readonly [string, StoredCommandRecord]>;
   readonly purchases: ReadonlyArray<readonly [string, PurchaseRecord]>;
   readonly heldPayments: ReadonlyArray<readonly [string, string | null]>;
   readonly reservations: ReadonlyArray<readonly [string, Reservation]>;
@@ -80,10 +81,20 @@ export const serializeAccountState = (state: AccountState): SerializedAccountSta
   reservations: [...state.reservations],
 });
 
+/**
+ * A command record as stored. Records archived before summaries keep the whole event;
+ * either form reads the same to either kind of process (a summary is a part of the event,
+ * with every field an answer reads), so summaries took no new snapshot version.
+ */
+export type StoredCommandRecord = Omit<CommandRecord, 'event'> & { readonly event: AccountEvent | EventSummary };
+
+/** A stored record as the state keeps it: whichever version wrote it, its event summarized. */
+export const decodeCommandRecord = (stored: StoredCommandRecord): CommandRecord => ({ ...stored, event: summarizeEvent(stored.event) });
+
 export const deserializeAccountState = (serialized: SerializedAccountState): AccountState => ({
   ...serialized,
   lots: [...serialized.lots],
-  commands: new Map(serialized.commands.map(([id, record]) => [id, { ...record, event: record.event as AccountEvent }])),
+  commands: new Map(serialized.commands.map(([id, record]) => [id, decodeCommandRecord(record)])),
   purchases: new Map(serialized.purchases),
   heldPayments: new Map(serialized.heldPayments),
   reservations: new Map(serialized.reservations),

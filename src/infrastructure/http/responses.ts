@@ -2,18 +2,18 @@ import type { BalanceForecast } from '../../application/get-balance/get-balance.
 import type { TransactionPage } from '../../application/get-transactions/get-transactions.query';
 import type { OpenReservations } from '../../application/reservations/list-open-reservations';
 import type { BalanceView, TransactionView, UsageAnalytics, UsageTotal } from '../../application/read-models.port';
-import type { AccountEvent } from '../../domain/account.events';
 import { lapsedMillicredits, type CommandRecord } from '../../domain/account.state';
 import type { CreditPackage } from '../../domain/credit-package';
+import type { EventSummary } from '../../domain/event-summary';
 import { formatCredits } from '../../domain/money';
 import type { RateCard } from '../../domain/rate-card';
 
 const EXPIRY_HORIZON_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** The first event of a recorded command, which must be of the operation's type. */
-const eventOf = <Type extends AccountEvent['type']>(record: CommandRecord, type: Type): Extract<AccountEvent, { type: Type }> => {
+/** The summary of a recorded command's first event, which must be of the operation's type. */
+const eventOf = <Type extends EventSummary['type']>(record: CommandRecord, type: Type): Extract<EventSummary, { type: Type }> => {
   if (record.event.type !== type) throw new Error(`command ${record.commandId} recorded ${record.event.type}, not ${type}`);
-  return record.event as Extract<AccountEvent, { type: Type }>;
+  return record.event as Extract<EventSummary, { type: Type }>;
 };
 
 const after = (record: CommandRecord) => ({

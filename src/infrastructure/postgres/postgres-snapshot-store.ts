@@ -5,12 +5,14 @@ import { archiveKey, ArchivedCommandIndex } from '../../application/accounts/arc
 import {
   ACCOUNT_SNAPSHOT_VERSION,
   READABLE_SNAPSHOT_VERSIONS,
+  decodeCommandRecord,
   deserializeAccountState,
   serializeAccountState,
   type AccountSnapshot,
   type SerializedAccountState,
   type SnapshotStore,
   type SnapshotToWrite,
+  type StoredCommandRecord,
 } from '../../application/accounts/account-snapshot';
 import type { SqlClient, SqlExecutor } from './sql-client';
 
@@ -221,7 +223,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
       `SELECT record FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND command_id = ANY($2::text[])`,
       [streamId, commandIds],
     );
-    return rows.map((row) => JSON.parse(row.record) as CommandRecord);
+    return rows.map((row) => decodeCommandRecord(JSON.parse(row.record) as StoredCommandRecord));
   }
 }
 

@@ -2,6 +2,7 @@ import type { AccountCommand } from '../../../src/domain/account.commands';
 import { burnOrder, decide, spendableMillicredits } from '../../../src/domain/account.decider';
 import type { AccountEvent } from '../../../src/domain/account.events';
 import type { Lot } from '../../../src/domain/account.state';
+import type { EventSummary } from '../../../src/domain/event-summary';
 import type { AppliedRate } from '../../../src/domain/rate-card';
 import {
   APR_1,
@@ -425,24 +426,52 @@ describe('RecordPurchase', () => {
 describe('idempotency', () => {
   const AN_HOUR_LATER = plusMs(MAR_1, 3_600_000);
   const p0 = purchased('p0', MAR_1, 100_000);
-  const cases: ReadonlyArray<readonly [string, (now: string) => AccountCommand, AccountEvent, number]> = [
-    ['UseCredits', (now) => useCredits('c1', now, 'sms', 2), used('c1', MAR_1, 'sms', 2, 2000, [draw('p0', 2000)]), 98_000],
-    ['GrantCredits', (now) => grantCredits('c1', now, 5000, JUN_1), granted('c1', MAR_1, 5000, JUN_1), 105_000],
-    ['AdjustCredits +', (now) => adjustCredits('c1', now, 700), adjusted('c1', MAR_1, 700), 100_700],
-    ['AdjustCredits −', (now) => adjustCredits('c1', now, -700), adjusted('c1', MAR_1, -700, [draw('p0', 700)]), 99_300],
-    ['RecordPurchase', (now) => recordPurchase('c1', now, 5000), purchased('c1', MAR_1, 5000), 105_000],
+  /** Each with what its record keeps of the event: only what a repeat is answered with. */
+  const cases: ReadonlyArray<readonly [string, (now: string) => AccountCommand, AccountEvent, number, EventSummary]> = [
+    [
+      'UseCredits',
+      (now) => useCredits('c1', now, 'sms', 2),
+      used('c1', MAR_1, 'sms', 2, 2000, [draw('p0', 2000)]),
+      98_000,
+      { type: 'CreditsUsed', data: { usageId: 'usage-c1', service: 'sms', quantity: 2, chargedMillicredits: 2000 } },
+    ],
+    [
+      'GrantCredits',
+      (now) => grantCredits('c1', now, 5000, JUN_1),
+      granted('c1', MAR_1, 5000, JUN_1),
+      105_000,
+      {
+        type: 'CreditsGranted',
+        data: { lotId: 'lot-c1', accountId: 'acc-1', creditsMillicredits: 5000, reason: 'promotion', expiresAt: JUN_1, grantedBy: 'admin-1' },
+      },
+    ],
+    [
+      'AdjustCredits +',
+      (now) => adjustCredits('c1', now, 700),
+      adjusted('c1', MAR_1, 700),
+      100_700,
+      { type: 'CreditsAdjusted', data: { adjustmentId: 'lot-c1', accountId: 'acc-1', creditsMillicredits: 700, reason: 'correction', adjustedBy: 'admin-1' } },
+    ],
+    [
+      'AdjustCredits −',
+      (now) => adjustCredits('c1', now, -700),
+      adjusted('c1', MAR_1, -700, [draw('p0', 700)]),
+      99_300,
+      { type: 'CreditsAdjusted', data: { adjustmentId: 'lot-c1', accountId: 'acc-1', creditsMillicredits: -700, reason: 'correction', adjustedBy: 'admin-1' } },
+    ],
+    ['RecordPurchase', (now) => recordPurchase('c1', now, 5000), purchased('c1', MAR_1, 5000), 105_000, { type: 'CreditsPurchased', data: {} }],
   ];
 
-  it.each(cases)('%s repeated with the same hash is replayed with its recorded outcome', (_, command, event, balanceAfter) => {
+  it.each(cases)('%s repeated with the same hash is replayed with its recorded outcome', (_, command, event, balanceAfter, summary) => {
     given([p0]).when(command(MAR_1)).then([event]);
     const record = given([p0, event, granted('g9', plusMs(MAR_1, 60_000), 1000, null)])
       .when(command(AN_HOUR_LATER))
       .thenReplayed();
-    expect(record).toEqual({
+    expect(record).toStrictEqual({
       commandId: 'c1',
       requestHash: 'hash-c1',
       recordedAt: MAR_1,
-      event,
+      event: summary,
       balanceAfterMillicredits: balanceAfter,
       availableAfterMillicredits: balanceAfter,
       position: 2,
