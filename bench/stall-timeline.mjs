@@ -8,6 +8,10 @@
 //   --duration    seconds of open loop (default 20), after a 5 s closed-loop warm-up
 //   --all         print every window (default: only windows whose slowest spend took > 25 ms)
 //   --trace-gc    run the service with --trace-gc and print its major GCs on the same clock
+//   --gc-log FILE write the service's stdout (its GC trace) to FILE from its start; with
+//                 BENCH_SERVICE_NODE_ARGS=--trace-gc-nvp it also prints, per isolate, what its
+//                 scavenges allocated and promoted during the open loop (what fills the old
+//                 generation, and so how often a Mark-Compact comes)
 //   BENCH_SERVICE_NODE_ARGS  more flags for the service's node (e.g. "--v8-pool-size=1")
 //   BENCH_DATABASE_URL       the Postgres server (default postgres://postgres@127.0.0.1:5432/postgres)
 //
@@ -15,7 +19,7 @@
 // Service threads are named by /proc comm: "main" is the event loop; "node" threads are V8's
 // platform workers (GC helpers) and the projections worker (the one busy in every window).
 // A diagnostic: nothing is written to bench/results.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +34,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '20' },
     all: { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
+    'gc-log': { type: 'string' },
   },
 });
 const rate = Number(flags.rate);
@@ -81,6 +86,29 @@ const main = async () => {
   const env = serviceEnv({ databaseUrl: url, port, dataDir });
   const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...benchServiceNodeArgs()];
   const service = await session.startChild(serviceCommand(nodeArgs), env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
+  const gcLog = flags['gc-log'];
+  /** `--trace-gc-nvp` scavenges during the open loop, by isolate. */
+  const scavenges = new Map();
+  let inOpenLoop = false;
+  if (gcLog !== undefined) {
+    service.stdout.on('data', (chunk) => {
+      appendFileSync(gcLog, chunk);
+      if (!inOpenLoop) return;
+      for (const line of String(chunk).split('\n')) {
+        const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+        if (isolate === undefined) continue;
+        const sum = scavenges.get(isolate) ?? { count: 0, allocated: 0, promoted: 0, pauseMs: 0, markCompacts: 0 };
+        scavenges.set(isolate, sum);
+        if (/ gc=mc /.test(line)) sum.markCompacts += 1;
+        if (!/ gc=s /.test(line)) continue;
+        const field = (name) => Number(new RegExp(` ${name}=([0-9.]+)`).exec(line)?.[1] ?? 0);
+        sum.count += 1;
+        sum.allocated += field('allocated');
+        sum.promoted += field('promoted');
+        sum.pauseMs += field('pause');
+      }
+    });
+  }
   const base = `http://127.0.0.1:${port}`;
   try {
     const auth = await token('bench', 'service');
@@ -97,6 +125,7 @@ const main = async () => {
     const client = httpClient(base, 256);
     const gcs = [];
     const t0 = performance.now();
+    inOpenLoop = true;
     service.stdout.on('data', (chunk) => {
       for (const line of String(chunk).split('\n')) if (/Mark-Compact/.test(line)) gcs.push({ at: performance.now() - t0, line: line.trim() });
     });
@@ -112,6 +141,7 @@ const main = async () => {
       onAnswer: (_i, res, answeredAt, scheduledAt) => answers.push({ at: answeredAt, latency: answeredAt - scheduledAt, ok: res.status === 200 }),
     });
     clearInterval(timer);
+    inOpenLoop = false;
     client.close();
 
     const overall = result.latencyMs;
@@ -139,6 +169,15 @@ const main = async () => {
     }
     process.stdout.write(`${slowWindows} of ${samples.length - 1} windows had a spend over ${SLOW_MS} ms\n`);
     for (const gc of gcs) process.stdout.write(`${(gc.at / 1000).toFixed(2)} s: ${gc.line.slice(0, 180)}\n`);
+    const spends = answers.filter((answer) => answer.ok).length;
+    for (const [isolate, sum] of scavenges) {
+      if (sum.count === 0 && sum.markCompacts === 0) continue;
+      const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
+      process.stdout.write(
+        `isolate ${isolate}, open loop: ${sum.count} scavenges (${sum.pauseMs.toFixed(0)} ms in all) allocated ${mb(sum.allocated)} MB and promoted ${mb(sum.promoted)} MB, ` +
+          `${Math.round(sum.promoted / Math.max(1, spends))} bytes per spend; ${sum.markCompacts} Mark-Compacts\n`,
+      );
+    }
   } finally {
     await stopChild(service);
     rmSync(dataDir, { recursive: true, force: true });
