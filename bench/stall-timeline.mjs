@@ -87,28 +87,32 @@ const main = async () => {
   const nodeArgs = [...(flags['trace-gc'] ? ['--trace-gc'] : []), ...benchServiceNodeArgs()];
   const service = await session.startChild(serviceCommand(nodeArgs), env, async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the service');
   const gcLog = flags['gc-log'];
-  /** `--trace-gc-nvp` scavenges during the open loop, by isolate. */
+  /** Major GCs (`--trace-gc`) from the open loop's start on, at their time from t0; `--trace-gc-nvp` scavenges by isolate during it. */
+  const gcs = [];
   const scavenges = new Map();
+  let t0 = null;
   let inOpenLoop = false;
-  if (gcLog !== undefined) {
-    service.stdout.on('data', (chunk) => {
-      appendFileSync(gcLog, chunk);
-      if (!inOpenLoop) return;
-      for (const line of String(chunk).split('\n')) {
-        const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
-        if (isolate === undefined) continue;
-        const sum = scavenges.get(isolate) ?? { count: 0, allocated: 0, promoted: 0, pauseMs: 0, markCompacts: 0 };
-        scavenges.set(isolate, sum);
-        if (/ gc=mc /.test(line)) sum.markCompacts += 1;
-        if (!/ gc=s /.test(line)) continue;
-        const field = (name) => Number(new RegExp(` ${name}=([0-9.]+)`).exec(line)?.[1] ?? 0);
-        sum.count += 1;
-        sum.allocated += field('allocated');
-        sum.promoted += field('promoted');
-        sum.pauseMs += field('pause');
+  service.stdout.on('data', (chunk) => {
+    if (gcLog !== undefined) appendFileSync(gcLog, chunk);
+    if (t0 === null) return;
+    const at = performance.now() - t0;
+    for (const line of String(chunk).split('\n')) {
+      if (/Mark-Compact/.test(line)) gcs.push({ at, line: line.trim() });
+      const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+      if (!inOpenLoop || isolate === undefined || !/ gc=(s|mc) /.test(line)) continue;
+      const sum = scavenges.get(isolate) ?? { count: 0, allocated: 0, promoted: 0, pauseMs: 0, markCompacts: 0 };
+      scavenges.set(isolate, sum);
+      if (/ gc=mc /.test(line)) {
+        sum.markCompacts += 1;
+        continue;
       }
-    });
-  }
+      const field = (name) => Number(new RegExp(` ${name}=([0-9.]+)`).exec(line)?.[1] ?? 0);
+      sum.count += 1;
+      sum.allocated += field('allocated');
+      sum.promoted += field('promoted');
+      sum.pauseMs += field('pause');
+    }
+  });
   const base = `http://127.0.0.1:${port}`;
   try {
     const auth = await token('bench', 'service');
@@ -123,12 +127,8 @@ const main = async () => {
 
     say(`open loop: ${rate.toLocaleString('en-US')} spends/s for ${durationMs / 1000} s`);
     const client = httpClient(base, 256);
-    const gcs = [];
-    const t0 = performance.now();
+    t0 = performance.now();
     inOpenLoop = true;
-    service.stdout.on('data', (chunk) => {
-      for (const line of String(chunk).split('\n')) if (/Mark-Compact/.test(line)) gcs.push({ at: performance.now() - t0, line: line.trim() });
-    });
     const samples = [sample(service.pid, database)];
     const timer = setInterval(() => samples.push(sample(service.pid, database)), WINDOW_MS);
     const answers = [];
