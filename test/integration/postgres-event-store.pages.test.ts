@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RecordedEvent } from '../../src/application/event-store.port';
-import { PostgresEventStore } from '../../src/infrastructure/event-store/postgres-event-store';
+import { PostgresEventStore, TAIL_CACHE_EVENTS } from '../../src/infrastructure/event-store/postgres-event-store';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 
 const event = (id: string) => ({ eventId: randomUUID(), type: 'Probe', data: { id }, metadata: {} });
@@ -113,5 +113,58 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages o
     abort.abort();
     expect((await next).done).toBe(true);
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+  it('keeps no tail for a lone subscription', async () => {
+    const after = await head();
+    await append('alone-1');
+    await append('alone-2');
+    const { pages } = pagesAfter(after, { maxSize: 100 });
+    expect(ids((await pages.next()).value)).toEqual(['alone-1', 'alone-2']);
+    expect(store.tailCacheEvents).toBe(0);
+  });
+
+  it('serves a second subscription from the tail the first one read, and lets it go when one is left', async () => {
+    const after = await head();
+    await append('shared-1');
+    await append('shared-2');
+    const first = pagesAfter(after, { maxSize: 100 });
+    const second = pagesAfter(after, { maxSize: 100 });
+    // Both started (each asked for its first page) before either page is looked at.
+    const [page1, page2] = await Promise.all([first.pages.next(), second.pages.next()]);
+    expect(ids(page1.value)).toEqual(['shared-1', 'shared-2']);
+    expect(ids(page2.value)).toEqual(['shared-1', 'shared-2']);
+    await append('shared-3');
+    const read = (await first.pages.next()).value as readonly RecordedEvent[];
+    expect(ids(read)).toEqual(['shared-3']);
+    expect(store.tailCacheEvents).toBeGreaterThan(0);
+    // Served from the tail: the very event the first subscription was given, not a second read.
+    const served = (await second.pages.next()).value as readonly RecordedEvent[];
+    expect(served).toHaveLength(1);
+    expect(served[0]).toBe(read[0]);
+
+    second.abort.abort();
+    await second.pages.return?.();
+    await append('shared-4');
+    expect(ids((await first.pages.next()).value)).toEqual(['shared-4']);
+    expect(store.tailCacheEvents).toBe(0);
+  });
+
+  it('holds at most TAIL_CACHE_EVENTS events, and a subscription behind it still reads the whole log', async () => {
+    const after = await head();
+    const total = TAIL_CACHE_EVENTS + 300;
+    const names = Array.from({ length: total }, (_, index) => `bulk-${index}`);
+    for (let start = 0; start < total; start += 500) {
+      await store.append(`probe-${randomUUID()}`, names.slice(start, start + 500).map(event), 'no_stream');
+    }
+    const ahead = pagesAfter(after, { maxSize: 500 });
+    const behind = pagesAfter(after, { maxSize: 500 });
+    const behindIds = ids((await behind.pages.next()).value);
+    const aheadIds: string[] = [];
+    while (aheadIds.length < total) aheadIds.push(...ids((await ahead.pages.next()).value));
+    expect(aheadIds).toEqual(names);
+    expect(store.tailCacheEvents).toBe(TAIL_CACHE_EVENTS);
+    // `behind` goes on where the tail no longer reaches: its next pages come from the table.
+    while (behindIds.length < total) behindIds.push(...ids((await behind.pages.next()).value));
+    expect(behindIds).toEqual(names);
   });
 });
