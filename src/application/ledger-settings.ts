@@ -22,6 +22,13 @@ export interface LedgerSettings {
   readonly batchOverlapMs: number;
   /** Accounts whose state the writer keeps in memory. */
   readonly accountCacheSize: number;
+  /**
+   * Events applied since their account's last snapshot, summed over the cached accounts,
+   * beyond which the writer snapshots an account early (once it has EARLY_SNAPSHOT_EVENTS
+   * of its own): each such event keeps a command record in memory until a snapshot
+   * archives it, so this bounds that memory however many accounts are busy.
+   */
+  readonly unarchivedEventsBudget: number;
   /** How long a query with `minPosition` waits for its read model before answering 503. */
   readonly readYourWritesTimeoutMs: number;
 }

@@ -80,6 +80,16 @@ const MAX_BATCH_COMMANDS = 256;
  */
 const BATCH_OVERLAP_MS = 5;
 const ACCOUNT_CACHE_SIZE = 10_000;
+/**
+ * 500,000 events: their records take about 280-435 MB (559 bytes each in `npm run
+ * bench:records`, about 870 per spend in the service's heap). Without a budget 10,000
+ * cached accounts could hold a snapshot interval each, 10,000,000 records, more than
+ * the default heap limit (4 GB here). Over 10,000 busy accounts an early snapshot then
+ * archives about 50 events, against 1,000 at the interval: a 300 s open loop at 1,500
+ * spends/s with a 250,000 budget (25 per snapshot) had p99 794.6 ms against 254.2 ms
+ * without one (bench/README.md, "A budget for the records held in memory").
+ */
+const UNARCHIVED_EVENTS_BUDGET = 500_000;
 
 export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSettings => {
   const catalogDir = config.catalogDir ?? DEFAULT_CATALOG_DIR;
@@ -97,6 +107,7 @@ export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSetti
     maxBatchCommands: MAX_BATCH_COMMANDS,
     batchOverlapMs: BATCH_OVERLAP_MS,
     accountCacheSize: ACCOUNT_CACHE_SIZE,
+    unarchivedEventsBudget: UNARCHIVED_EVENTS_BUDGET,
     readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
   };
 };

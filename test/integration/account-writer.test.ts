@@ -4,7 +4,7 @@
  * two writers on one database, and snapshots that keep loads short.
  */
 import { randomUUID } from 'node:crypto';
-import { AccountCommandExecutor, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
+import { AccountCommandExecutor, EARLY_SNAPSHOT_EVENTS, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
 import { AccountRepository, type LoadedAccount } from '../../src/application/accounts/account-repository';
 import { archiveKey } from '../../src/application/accounts/archived-commands';
 import type { AppendRequest, BatchAppendOutcome, EventStore } from '../../src/application/event-store.port';
@@ -447,6 +447,47 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     await expect(fresh.executor.execute(spend('lost', 3, 'lost-key'))).rejects.toThrow(/archived records of lost-key are missing/);
     const { stream } = await replayed('lost');
     expect(stream.filter((event) => (event.data as { commandId: string }).commandId === 'lost-key')).toHaveLength(1);
+  });
+
+  /** Four accounts, each granted credits, spent once with `${id}-first`, then 40 more times, interleaved: 42 events each. */
+  const fourBusyAccounts = async (prefix: string, executor: AccountCommandExecutor) => {
+    const ids = ['a', 'b', 'c', 'd'].map((suffix) => `${prefix}-${suffix}`);
+    const firsts = new Map<string, CommandOutcome>();
+    for (const id of ids) {
+      await executor.execute(grant(id, 1_000_000));
+      firsts.set(id, await executor.execute(spend(id, 3, `${id}-first`)));
+    }
+    for (let round = 0; round < 40; round += 1) await Promise.all(ids.map((id) => executor.execute(spend(id, 1))));
+    return { ids, firsts };
+  };
+
+  it('snapshots accounts early while the cached accounts together hold more unarchived events than the budget', async () => {
+    const budget = 50;
+    const { executor } = await writer(events, { ...settings, unarchivedEventsBudget: budget });
+    const { ids, firsts } = await fourBusyAccounts('budget', executor);
+    // 168 events in all, far past the budget; 42 per account, under snapshotEveryEvents (100).
+    for (const id of ids) {
+      await snapshotReaches(id, EARLY_SNAPSHOT_EVENTS - 1);
+      expect(await snapshotRevision(id)).toBeLessThan(settings.snapshotEveryEvents - 1);
+    }
+    expect(executor.unarchivedEvents).toBeLessThanOrEqual(budget + ids.length * EARLY_SNAPSHOT_EVENTS);
+    for (const id of ids) {
+      // The first spend's record was archived: the repeat is answered from there, exactly, and charges nothing.
+      const again = await executor.execute(spend(id, 3, `${id}-first`));
+      expect(again.status).toBe('replayed');
+      expect(recordOf(again)).toEqual(recordOf(firsts.get(id)));
+      const { state } = await replayed(id);
+      expect(state.totalUsedMillicredits).toBe(3_000 + 40_000);
+    }
+  });
+
+  it('leaves accounts to their snapshot interval while the cached accounts stay within the budget', async () => {
+    const { executor } = await writer();
+    const { ids } = await fourBusyAccounts('within', executor);
+    expect(executor.unarchivedEvents).toBe(ids.length * 42);
+    // Snapshots are written in the background: give one the time it would take.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const id of ids) expect(await snapshotRevision(id)).toBe(-1);
   });
 
   it('forgets archived records once the idempotency window has passed them', async () => {

@@ -24,6 +24,13 @@ const MAX_BATCHES_IN_FLIGHT = 4;
 const snapshotInterval = (state: WorkingState, everyEvents: number): number =>
   Math.max(everyEvents, state.lots.length + state.reservations.size + state.purchases.size + state.heldPayments.size);
 
+/**
+ * While the cached accounts together hold more than `unarchivedEventsBudget` events since
+ * their snapshots, an account is snapshotted as soon as it has this many: memory stays
+ * within about the budget plus this many per cached account.
+ */
+export const EARLY_SNAPSHOT_EVENTS = 32;
+
 export type CommandOutcome =
   | { readonly status: 'applied' | 'replayed'; readonly record: CommandRecord }
   | { readonly status: 'unchanged' }
@@ -92,6 +99,8 @@ export class AccountCommandExecutor {
   private scheduled = false;
   private lastStartedAt = 0;
   private overlapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Sum of the cached accounts' eventsSinceSnapshot: roughly the command records held in memory. */
+  private unarchived = 0;
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -109,6 +118,11 @@ export class AccountCommandExecutor {
   /** Accounts whose state is held in memory. */
   get cachedAccounts(): number {
     return this.cache.size;
+  }
+
+  /** Events applied since their account's last snapshot, over the cached accounts (see unarchivedEventsBudget). */
+  get unarchivedEvents(): number {
+    return this.unarchived;
   }
 
   private enqueue(pending: readonly Pending[], first: boolean): void {
@@ -192,7 +206,7 @@ export class AccountCommandExecutor {
           await this.recall(accountId, cached, pendings);
           plans.push(this.plan(accountId, cached, pendings));
         } catch (error) {
-          this.cache.delete(accountId);
+          this.evict(accountId);
           for (const pending of pendings) pending.reject(error);
         }
       }),
@@ -209,7 +223,7 @@ export class AccountCommandExecutor {
     } catch (error) {
       for (const plan of plans) {
         // The append may or may not have committed: the next command reloads the account.
-        this.cache.delete(plan.accountId);
+        this.evict(plan.accountId);
         for (const { pending } of plan.decided) pending.reject(error);
       }
     }
@@ -234,11 +248,19 @@ export class AccountCommandExecutor {
       saved: [],
     };
     this.cache.set(accountId, cached);
+    this.unarchived += cached.eventsSinceSnapshot;
     for (const oldest of this.cache.keys()) {
       if (this.cache.size <= this.settings.accountCacheSize) break;
-      this.cache.delete(oldest);
+      this.evict(oldest);
     }
     return cached;
+  }
+
+  private evict(accountId: string): void {
+    const cached = this.cache.get(accountId);
+    if (cached === undefined) return;
+    this.unarchived -= cached.eventsSinceSnapshot;
+    this.cache.delete(accountId);
   }
 
   /**
@@ -299,7 +321,7 @@ export class AccountCommandExecutor {
     const { cached } = plan;
     if ((plan.request !== undefined && outcome?.ok !== true) || !fresh) {
       // Another process wrote the account: decide these commands again from a fresh load.
-      this.cache.delete(plan.accountId);
+      this.evict(plan.accountId);
       this.retry(plan.decided.map(({ pending }) => pending));
       return;
     }
@@ -311,7 +333,11 @@ export class AccountCommandExecutor {
       cached.position = positionNumber(outcome.position);
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
-      if (cached.eventsSinceSnapshot >= snapshotInterval(cached.working, this.settings.snapshotEveryEvents)) this.snapshot(plan.accountId, cached);
+      this.unarchived += plan.request.events.length;
+      const due =
+        cached.eventsSinceSnapshot >= snapshotInterval(cached.working, this.settings.snapshotEveryEvents) ||
+        (this.unarchived > this.settings.unarchivedEventsBudget && cached.eventsSinceSnapshot >= EARLY_SNAPSHOT_EVENTS);
+      if (due) this.snapshot(plan.accountId, cached);
     }
     for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
   }
@@ -346,11 +372,12 @@ export class AccountCommandExecutor {
 
   /**
    * The state is copied now, while it is still at this revision, and written in the
-   * background; once its records are archived they leave the cached state when the
-   * account's next batch begins (unless a newer record of the same command took their
-   * place meanwhile).
+   * background; once its records are archived they leave the cached state at once if no
+   * batch holds the account, else when its next batch begins (unless a newer record of
+   * the same command took their place meanwhile).
    */
   private snapshot(accountId: string, cached: CachedAccount): void {
+    this.unarchived -= cached.eventsSinceSnapshot;
     cached.eventsSinceSnapshot = 0;
     void this.accounts
       .saveSnapshot(accountId, {
@@ -360,7 +387,11 @@ export class AccountCommandExecutor {
         lastHash: cached.lastHash,
       })
       .then((saved) => {
-        if (saved !== undefined) cached.saved.push(saved);
+        if (saved === undefined) return;
+        // An account no batch holds has no recall waiting on its decisions: release now,
+        // so an account that goes quiet does not keep archived records in memory.
+        if (this.busy.has(accountId)) cached.saved.push(saved);
+        else releaseArchived(cached.working, cached.archived, saved);
       });
   }
 }
