@@ -449,7 +449,10 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(stream.filter((event) => (event.data as { commandId: string }).commandId === 'lost-key')).toHaveLength(1);
   });
 
-  /** Four accounts, each granted credits, spent once with `${id}-first`, then 40 more times, interleaved: 42 events each. */
+  /**
+   * Four accounts, each granted credits, spent once with `${id}-first`, then 30 more times,
+   * interleaved: EARLY_SNAPSHOT_EVENTS (32) events each, the last one in the last batch.
+   */
   const fourBusyAccounts = async (prefix: string, executor: AccountCommandExecutor) => {
     const ids = ['a', 'b', 'c', 'd'].map((suffix) => `${prefix}-${suffix}`);
     const firsts = new Map<string, CommandOutcome>();
@@ -457,34 +460,40 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
       await executor.execute(grant(id, 1_000_000));
       firsts.set(id, await executor.execute(spend(id, 3, `${id}-first`)));
     }
-    for (let round = 0; round < 40; round += 1) await Promise.all(ids.map((id) => executor.execute(spend(id, 1))));
+    for (let round = 0; round < EARLY_SNAPSHOT_EVENTS - 2; round += 1) await Promise.all(ids.map((id) => executor.execute(spend(id, 1))));
     return { ids, firsts };
   };
 
   it('snapshots accounts early while the cached accounts together hold more unarchived events than the budget', async () => {
-    const budget = 50;
+    // Below one account's EARLY_SNAPSHOT_EVENTS, so each account's snapshot leaves the total over it.
+    const budget = 10;
     const { executor } = await writer(events, { ...settings, unarchivedEventsBudget: budget });
     const { ids, firsts } = await fourBusyAccounts('budget', executor);
-    // 168 events in all, far past the budget; 42 per account, under snapshotEveryEvents (100).
+    // 128 events in all, past the budget since the first round; each account's 32nd event
+    // (revision 31, under snapshotEveryEvents) comes in the last round and is snapshotted there.
     for (const id of ids) {
       await snapshotReaches(id, EARLY_SNAPSHOT_EVENTS - 1);
-      expect(await snapshotRevision(id)).toBeLessThan(settings.snapshotEveryEvents - 1);
+      expect(await snapshotRevision(id)).toBe(EARLY_SNAPSHOT_EVENTS - 1);
     }
-    expect(executor.unarchivedEvents).toBeLessThanOrEqual(budget + ids.length * EARLY_SNAPSHOT_EVENTS);
+    expect(executor.unarchivedEvents).toBe(0);
+    // The archived records left memory though no batch of their account came after the snapshot.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(executor.heldRecords()).toBe(0);
     for (const id of ids) {
       // The first spend's record was archived: the repeat is answered from there, exactly, and charges nothing.
       const again = await executor.execute(spend(id, 3, `${id}-first`));
       expect(again.status).toBe('replayed');
       expect(recordOf(again)).toEqual(recordOf(firsts.get(id)));
       const { state } = await replayed(id);
-      expect(state.totalUsedMillicredits).toBe(3_000 + 40_000);
+      expect(state.totalUsedMillicredits).toBe(3_000 + (EARLY_SNAPSHOT_EVENTS - 2) * 1_000);
     }
   });
 
   it('leaves accounts to their snapshot interval while the cached accounts stay within the budget', async () => {
     const { executor } = await writer();
     const { ids } = await fourBusyAccounts('within', executor);
-    expect(executor.unarchivedEvents).toBe(ids.length * 42);
+    expect(executor.unarchivedEvents).toBe(ids.length * EARLY_SNAPSHOT_EVENTS);
+    expect(executor.heldRecords()).toBe(ids.length * EARLY_SNAPSHOT_EVENTS);
     // Snapshots are written in the background: give one the time it would take.
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const id of ids) expect(await snapshotRevision(id)).toBe(-1);

@@ -151,19 +151,22 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: subscribeInPages o
 
   it('holds at most TAIL_CACHE_EVENTS events, and a subscription behind it still reads the whole log', async () => {
     const after = await head();
-    const total = TAIL_CACHE_EVENTS + 300;
+    const total = TAIL_CACHE_EVENTS + 600;
     const names = Array.from({ length: total }, (_, index) => `bulk-${index}`);
-    for (let start = 0; start < total; start += 500) {
-      await store.append(`probe-${randomUUID()}`, names.slice(start, start + 500).map(event), 'no_stream');
+    for (let start = 0; start < total; start += 100) {
+      await store.append(`probe-${randomUUID()}`, names.slice(start, start + 100).map(event), 'no_stream');
     }
     const ahead = pagesAfter(after, { maxSize: 500 });
     const behind = pagesAfter(after, { maxSize: 500 });
+    // `behind` reads its first page (bulk-0 to bulk-499), then waits while `ahead` reads everything.
     const behindIds = ids((await behind.pages.next()).value);
+    expect(behindIds).toHaveLength(500);
     const aheadIds: string[] = [];
     while (aheadIds.length < total) aheadIds.push(...ids((await ahead.pages.next()).value));
     expect(aheadIds).toEqual(names);
     expect(store.tailCacheEvents).toBe(TAIL_CACHE_EVENTS);
-    // `behind` goes on where the tail no longer reaches: its next pages come from the table.
+    // The tail now starts after bulk-599: `behind`'s next page (from bulk-500) comes from the
+    // table, and the ones after it from the tail.
     while (behindIds.length < total) behindIds.push(...ids((await behind.pages.next()).value));
     expect(behindIds).toEqual(names);
   });

@@ -26,8 +26,9 @@ const snapshotInterval = (state: WorkingState, everyEvents: number): number =>
 
 /**
  * While the cached accounts together hold more than `unarchivedEventsBudget` events since
- * their snapshots, an account is snapshotted as soon as it has this many: memory stays
- * within about the budget plus this many per cached account.
+ * their snapshots, an account is snapshotted as soon as it has this many (or its state's
+ * size, if larger, as for the regular interval): memory stays within about the budget
+ * plus this many per cached account.
  */
 export const EARLY_SNAPSHOT_EVENTS = 32;
 
@@ -125,6 +126,13 @@ export class AccountCommandExecutor {
     return this.unarchived;
   }
 
+  /** Command records the cached accounts' working states hold now (a diagnostic: it visits every account). */
+  heldRecords(): number {
+    let records = 0;
+    for (const cached of this.cache.values()) records += cached.working.commands.size;
+    return records;
+  }
+
   private enqueue(pending: readonly Pending[], first: boolean): void {
     if (first) this.queue.unshift(...pending);
     else this.queue.push(...pending);
@@ -171,7 +179,11 @@ export class AccountCommandExecutor {
           clearTimeout(this.overlapTimer);
           this.overlapTimer = undefined;
         }
-        for (const accountId of accounts) this.busy.delete(accountId);
+        for (const accountId of accounts) {
+          this.busy.delete(accountId);
+          // Snapshots written while the batch held the account: its records may leave now.
+          this.releaseSaved(accountId);
+        }
         if (this.queue.length > 0) this.schedule();
       });
     }
@@ -253,14 +265,28 @@ export class AccountCommandExecutor {
       if (this.cache.size <= this.settings.accountCacheSize) break;
       this.evict(oldest);
     }
+    // A loaded account may bring many events since its snapshot and then append nothing.
+    this.snapshotIfDue(accountId, cached);
     return cached;
   }
 
+  /** Drops an account from the cache, and its events from the count (an evicted account no longer counts). */
   private evict(accountId: string): void {
     const cached = this.cache.get(accountId);
     if (cached === undefined) return;
     this.unarchived -= cached.eventsSinceSnapshot;
     this.cache.delete(accountId);
+  }
+
+  /** Whether this is the account's entry in the cache (a batch may still settle an evicted one). */
+  private isCached(accountId: string, cached: CachedAccount): boolean {
+    return this.cache.get(accountId) === cached;
+  }
+
+  private releaseSaved(accountId: string): void {
+    const cached = this.cache.get(accountId);
+    if (cached === undefined) return;
+    for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
   }
 
   /**
@@ -333,11 +359,8 @@ export class AccountCommandExecutor {
       cached.position = positionNumber(outcome.position);
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
-      this.unarchived += plan.request.events.length;
-      const due =
-        cached.eventsSinceSnapshot >= snapshotInterval(cached.working, this.settings.snapshotEveryEvents) ||
-        (this.unarchived > this.settings.unarchivedEventsBudget && cached.eventsSinceSnapshot >= EARLY_SNAPSHOT_EVENTS);
-      if (due) this.snapshot(plan.accountId, cached);
+      if (this.isCached(plan.accountId, cached)) this.unarchived += plan.request.events.length;
+      this.snapshotIfDue(plan.accountId, cached);
     }
     for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
   }
@@ -370,14 +393,20 @@ export class AccountCommandExecutor {
     setTimeout(() => this.enqueue(again, true), Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempts));
   }
 
+  /** At the account's snapshot interval, or at EARLY_SNAPSHOT_EVENTS while the cached accounts are over their budget. */
+  private snapshotIfDue(accountId: string, cached: CachedAccount): void {
+    const every = this.unarchived > this.settings.unarchivedEventsBudget ? EARLY_SNAPSHOT_EVENTS : this.settings.snapshotEveryEvents;
+    if (cached.eventsSinceSnapshot >= snapshotInterval(cached.working, every)) this.snapshot(accountId, cached);
+  }
+
   /**
    * The state is copied now, while it is still at this revision, and written in the
    * background; once its records are archived they leave the cached state at once if no
-   * batch holds the account, else when its next batch begins (unless a newer record of
-   * the same command took their place meanwhile).
+   * batch holds the account, else when that batch ends or the next one begins (unless a
+   * newer record of the same command took their place meanwhile).
    */
   private snapshot(accountId: string, cached: CachedAccount): void {
-    this.unarchived -= cached.eventsSinceSnapshot;
+    if (this.isCached(accountId, cached)) this.unarchived -= cached.eventsSinceSnapshot;
     cached.eventsSinceSnapshot = 0;
     void this.accounts
       .saveSnapshot(accountId, {
