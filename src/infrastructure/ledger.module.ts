@@ -81,15 +81,17 @@ const MAX_BATCH_COMMANDS = 256;
 const BATCH_OVERLAP_MS = 5;
 const ACCOUNT_CACHE_SIZE = 10_000;
 /**
- * 500,000 events: their records take about 280-435 MB (559 bytes each in `npm run
- * bench:records`, about 870 per spend in the service's heap). Without a budget 10,000
- * cached accounts could hold a snapshot interval each, 10,000,000 records, more than
- * the default heap limit (4 GB here). Over 10,000 busy accounts an early snapshot then
- * archives about 50 events, against 1,000 at the interval: a 300 s open loop at 1,500
- * spends/s with a 250,000 budget (25 per snapshot) had p99 794.6 ms against 254.2 ms
- * without one (bench/README.md, "A budget for the records held in memory").
+ * 2,000,000 events, a guard against running out of heap rather than a working limit.
+ * Without a budget, 10,000 cached accounts could hold a snapshot interval each,
+ * 10,000,000 records, at about 500 bytes of live heap per spend in the service: past the
+ * default heap limit (4,144 MB here). At 2,000,000 the records take about 1.0-1.7 GB, and
+ * over 10,000 busy accounts an early snapshot archives about 200 events. Lower budgets
+ * cost too much: at 500,000 (about 50 events per early snapshot) a 420 s open loop at
+ * 1,500 spends/s had the machine 90% busy instead of 75% once the budget bound, and p99
+ * 4,231 ms against 1,291 ms without a budget (bench/README.md, "A budget for the records
+ * held in memory").
  */
-const UNARCHIVED_EVENTS_BUDGET = 500_000;
+const UNARCHIVED_EVENTS_BUDGET = 2_000_000;
 
 export const ledgerSettings = (config: AppConfig, now = new Date()): LedgerSettings => {
   const catalogDir = config.catalogDir ?? DEFAULT_CATALOG_DIR;
