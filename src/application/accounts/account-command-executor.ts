@@ -182,7 +182,8 @@ export class AccountCommandExecutor {
         for (const accountId of accounts) {
           this.busy.delete(accountId);
           // Snapshots written while the batch held the account: its records may leave now.
-          this.releaseSaved(accountId);
+          const cached = this.cache.get(accountId);
+          if (cached !== undefined) releaseSaved(cached);
         }
         if (this.queue.length > 0) this.schedule();
       });
@@ -283,12 +284,6 @@ export class AccountCommandExecutor {
     return this.cache.get(accountId) === cached;
   }
 
-  private releaseSaved(accountId: string): void {
-    const cached = this.cache.get(accountId);
-    if (cached === undefined) return;
-    for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
-  }
-
   /**
    * Brings back the archived records of the commands about to be decided that may repeat
    * one inside the window; a record the archive should hold but does not is an error,
@@ -297,7 +292,7 @@ export class AccountCommandExecutor {
   private async recall(accountId: string, cached: CachedAccount, pendings: readonly Pending[]): Promise<void> {
     // In the same synchronous stretch as the check below: a record is either still in the
     // working state or known to be archived, never neither.
-    for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
+    releaseSaved(cached);
     if (cached.archived.size === 0) return;
     const wanted = new Set<string>();
     for (const { command } of pendings) {
@@ -417,10 +412,15 @@ export class AccountCommandExecutor {
       })
       .then((saved) => {
         if (saved === undefined) return;
+        cached.saved.push(saved);
         // An account no batch holds has no recall waiting on its decisions: release now,
         // so an account that goes quiet does not keep archived records in memory.
-        if (this.busy.has(accountId)) cached.saved.push(saved);
-        else releaseArchived(cached.working, cached.archived, saved);
+        if (!this.busy.has(accountId)) releaseSaved(cached);
       });
   }
 }
+
+/** The records of the account's written snapshots leave its working state for its archived index. */
+const releaseSaved = (cached: CachedAccount): void => {
+  for (const saved of cached.saved.splice(0)) releaseArchived(cached.working, cached.archived, saved);
+};

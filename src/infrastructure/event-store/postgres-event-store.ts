@@ -99,7 +99,7 @@ const readHorizon = async (session: SqlExecutor): Promise<string> => {
 export class PostgresEventStore implements EventStore {
   private readonly appended = new EventEmitter();
   private readonly tail = new TailCache(TAIL_CACHE_EVENTS);
-  private readonly pendingReads = new Map<string, Promise<readonly EventRow[]>>();
+  private readonly pendingReads = new Map<string, Promise<readonly RecordedEvent[]>>();
   /** Subscriptions reading now: the tail cache serves a second one, so with one it holds nothing. */
   private subscriptions = 0;
   private readonly pollIntervalMs: number;
@@ -202,14 +202,17 @@ export class PostgresEventStore implements EventStore {
     const key = `${String(after)}:${limit}`;
     let pending = this.pendingReads.get(key);
     if (pending === undefined) {
-      pending = this.readRows<EventRow>(after, limit, EVENT_COLUMNS).finally(() => this.pendingReads.delete(key));
+      pending = this.readRows<EventRow>(after, limit, EVENT_COLUMNS)
+        .then((rows) => {
+          // Decoded once for every reader of the page, and for the tail.
+          const events = rows.map(toRecordedEvent);
+          if (this.subscriptions > 1) this.tail.remember(after, events, rows.map((row) => `${row.transaction_id}/${row.stream_id}`));
+          return events;
+        })
+        .finally(() => this.pendingReads.delete(key));
       this.pendingReads.set(key, pending);
-      const rows = await pending;
-      const events = rows.map(toRecordedEvent);
-      if (this.subscriptions > 1) this.tail.remember(after, events, rows.map((row) => `${row.transaction_id}/${row.stream_id}`));
-      return events;
     }
-    return (await pending).map(toRecordedEvent);
+    return pending;
   }
 
   async headPosition(): Promise<bigint | null> {
