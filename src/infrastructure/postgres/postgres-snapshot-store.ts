@@ -66,6 +66,30 @@ const RECORDS_SCHEMA = `
   CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_recorded_at ON ${RECORDS_TABLE} (stream_id, recorded_at);
 `;
 
+/**
+ * Snapshots written together: the writer snapshots many accounts a second (early ones
+ * every few dozen events while the records budget binds), and each alone took a
+ * transaction of its own, six round trips and a WAL flush. MAX_FLUSHES_IN_FLIGHT groups
+ * are written at once, over disjoint streams, so large snapshots still use both cores.
+ */
+const MAX_GROUP_SNAPSHOTS = 256;
+const MAX_GROUP_RECORDS = 20_000;
+const MAX_FLUSHES_IN_FLIGHT = 2;
+
+/** A snapshot serialized by `write`, waiting for its group's transaction. */
+interface QueuedSnapshot {
+  readonly snapshot: SnapshotToWrite;
+  /** The state without its records, as JSON. */
+  readonly state: string;
+  readonly records: readonly CommandRecord[];
+  /** The records as JSON, without the array's brackets ('' when there are none). */
+  readonly recordsJson: string;
+  readonly newestRecordedAt: number;
+  readonly forgetBefore: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 interface SnapshotRow {
   readonly revision: string;
   readonly position: string;
@@ -139,6 +163,12 @@ const chunkPairs = (text: string): Float64Array => {
  * every chunk straight into the index.
  */
 export class PostgresSnapshotStore implements SnapshotStore {
+  private readonly queue: QueuedSnapshot[] = [];
+  private readonly streamsInFlight = new Set<string>();
+  private flushesInFlight = 0;
+  private flushScheduled = false;
+  private transactions = 0;
+
   private constructor(private readonly sql: SqlClient) {}
 
   /**
@@ -193,26 +223,150 @@ export class PostgresSnapshotStore implements SnapshotStore {
     };
   }
 
-  async write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void> {
-    const { streamId } = snapshot;
+  /**
+   * Serializes the snapshot at once (the caller's state may move on after this returns) and
+   * queues it: the queued snapshots are written together, one transaction for all of them.
+   */
+  write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void> {
     const records = [...snapshot.state.commands.values()];
-    // The records go to their own rows: the state is serialized without them.
-    const state = JSON.stringify(serializeAccountState({ ...snapshot.state, commands: new Map() }));
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
+    const queued: Omit<QueuedSnapshot, 'resolve' | 'reject'> = {
+      snapshot,
+      // The records go to their own rows: the state is serialized without them.
+      state: JSON.stringify(serializeAccountState({ ...snapshot.state, commands: new Map() })),
+      records,
+      recordsJson: records.length === 0 ? '' : JSON.stringify(records).slice(1, -1),
+      newestRecordedAt: newest,
+      forgetBefore,
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...queued, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /** Snapshots queued, not yet being written (a diagnostic). */
+  get queuedSnapshots(): number {
+    return this.queue.length;
+  }
+
+  /** Transactions that wrote snapshots so far, each for one or more of them (a diagnostic). */
+  get snapshotTransactions(): number {
+    return this.transactions;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushesInFlight >= MAX_FLUSHES_IN_FLIGHT) return;
+    this.flushScheduled = true;
+    // One turn of the event loop lets the snapshots taken together go in one transaction.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      while (this.flushesInFlight < MAX_FLUSHES_IN_FLIGHT) {
+        const group = this.takeGroup();
+        if (group.length === 0) return;
+        this.flushesInFlight += 1;
+        for (const queued of group) this.streamsInFlight.add(queued.snapshot.streamId);
+        void this.flush(group).finally(() => {
+          this.flushesInFlight -= 1;
+          for (const queued of group) this.streamsInFlight.delete(queued.snapshot.streamId);
+          if (this.queue.length > 0) this.scheduleFlush();
+        });
+      }
+    });
+  }
+
+  /**
+   * Queued snapshots in queue order, at most one per stream and none of a stream another
+   * flush is writing (one statement may not touch a row twice, and two flushes never
+   * touch the same rows), up to MAX_GROUP_RECORDS records (at least one snapshot).
+   */
+  private takeGroup(): QueuedSnapshot[] {
+    const group: QueuedSnapshot[] = [];
+    const kept: QueuedSnapshot[] = [];
+    const streams = new Set<string>();
+    let records = 0;
+    for (const queued of this.queue) {
+      const { streamId } = queued.snapshot;
+      const fits = group.length === 0 || (group.length < MAX_GROUP_SNAPSHOTS && records + queued.records.length <= MAX_GROUP_RECORDS);
+      if (fits && !streams.has(streamId) && !this.streamsInFlight.has(streamId)) {
+        group.push(queued);
+        streams.add(streamId);
+        records += queued.records.length;
+      } else {
+        kept.push(queued);
+      }
+    }
+    this.queue.length = 0;
+    for (const queued of kept) this.queue.push(queued);
+    // Rows in stream order: two processes writing groups that share streams take their locks in one order.
+    return group.sort((a, b) => (a.snapshot.streamId < b.snapshot.streamId ? -1 : a.snapshot.streamId > b.snapshot.streamId ? 1 : 0));
+  }
+
+  /** Writes a group in one transaction; if that fails, each snapshot alone, so one bad snapshot fails only itself. */
+  private async flush(group: readonly QueuedSnapshot[]): Promise<void> {
+    try {
+      await this.writeGroup(group);
+      for (const queued of group) queued.resolve();
+      return;
+    } catch (error) {
+      if (group.length === 1) {
+        group[0]?.reject(error);
+        return;
+      }
+    }
+    for (const queued of group) {
+      try {
+        await this.writeGroup([queued]);
+        queued.resolve();
+      } catch (error) {
+        queued.reject(error);
+      }
+    }
+  }
+
+  /**
+   * In one transaction, for every snapshot of the group: archives its records (the rows,
+   * and their keys as one chunk), forgets archived records recorded before its
+   * `forgetBefore`, and keeps the snapshot unless a newer revision is already kept.
+   */
+  private async writeGroup(group: readonly QueuedSnapshot[]): Promise<void> {
+    this.transactions += 1;
     await this.sql.transaction(async (tx) => {
-      await archiveRecords(tx, streamId, records);
-      if (Number.isFinite(forgetBefore)) {
-        const before = new Date(forgetBefore).toISOString();
-        await tx.query(`DELETE FROM ${RECORDS_TABLE} WHERE stream_id = $1 AND recorded_at < $2`, [streamId, before]);
-        await tx.query(`DELETE FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 AND newest_recorded_at < $2`, [streamId, before]);
+      await archiveRecords(tx, group);
+      const forgetting = group.filter((queued) => Number.isFinite(queued.forgetBefore));
+      if (forgetting.length > 0) {
+        const streams = forgetting.map((queued) => queued.snapshot.streamId);
+        const before = forgetting.map((queued) => new Date(queued.forgetBefore).toISOString());
+        await tx.query(
+          `DELETE FROM ${RECORDS_TABLE} AS r USING unnest($1::text[], $2::timestamptz[]) AS f(stream_id, before)
+            WHERE r.stream_id = f.stream_id AND r.recorded_at < f.before`,
+          [streams, before],
+        );
+        await tx.query(
+          `DELETE FROM ${ARCHIVE_TABLE} AS a USING unnest($1::text[], $2::timestamptz[]) AS f(stream_id, before)
+            WHERE a.stream_id = f.stream_id AND a.newest_recorded_at < f.before`,
+          [streams, before],
+        );
       }
       await tx.query(
+        // The states as one JSON array, whose elements' text is kept as sent (see archiveRecords).
         `INSERT INTO ${SNAPSHOTS_TABLE} AS s (stream_id, version, revision, position, last_hash, state)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT t.stream_id, $2, t.revision, t.position, t.last_hash, e.state::text
+             FROM unnest($1::text[], $3::bigint[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(stream_id, revision, position, last_hash, ord)
+             JOIN json_array_elements($6::json) WITH ORDINALITY AS e(state, ord) ON e.ord = t.ord
          ON CONFLICT (stream_id) DO UPDATE
            SET version = excluded.version, revision = excluded.revision, position = excluded.position,
                last_hash = excluded.last_hash, state = excluded.state, taken_at = now()
          WHERE s.version <> excluded.version OR s.revision < excluded.revision`,
-        [streamId, ACCOUNT_SNAPSHOT_VERSION, snapshot.revision, snapshot.position, snapshot.lastHash, state],
+        [
+          group.map((queued) => queued.snapshot.streamId),
+          ACCOUNT_SNAPSHOT_VERSION,
+          group.map((queued) => queued.snapshot.revision),
+          group.map((queued) => queued.snapshot.position),
+          group.map((queued) => queued.snapshot.lastHash),
+          `[${group.map((queued) => queued.state).join(',')}]`,
+        ],
       );
     });
   }
@@ -228,33 +382,44 @@ export class PostgresSnapshotStore implements SnapshotStore {
 }
 
 /**
- * The records in one statement (a record only replaces an older one of a reused command
- * id), and their keys as one chunk of the list of archived commands.
+ * The records of a group in one statement (a record only replaces an older one of a reused
+ * command id), and each snapshot's keys as one chunk of the list of archived commands.
  */
-const archiveRecords = async (tx: SqlExecutor, streamId: string, records: readonly CommandRecord[]): Promise<void> => {
-  if (records.length === 0) return;
-  let newest = Number.NEGATIVE_INFINITY;
-  for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
+const archiveRecords = async (tx: SqlExecutor, group: readonly QueuedSnapshot[]): Promise<void> => {
+  const archiving = group.filter((queued) => queued.records.length > 0);
+  if (archiving.length === 0) return;
   await tx.query(
-    `INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, $3, $4)`,
-    [streamId, randomUUID(), new Date(newest).toISOString(), encodeChunk(records)],
+    `INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands)
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[])`,
+    [
+      archiving.map((queued) => queued.snapshot.streamId),
+      archiving.map(() => randomUUID()),
+      archiving.map((queued) => new Date(queued.newestRecordedAt).toISOString()),
+      archiving.map((queued) => encodeChunk(queued.records)),
+    ],
   );
+  const streams: string[] = [];
+  const commandIds: string[] = [];
+  const recordedAt: string[] = [];
+  const positions: number[] = [];
+  for (const queued of archiving) {
+    for (const record of queued.records) {
+      streams.push(queued.snapshot.streamId);
+      commandIds.push(record.commandId);
+      recordedAt.push(record.recordedAt);
+      positions.push(record.position);
+    }
+  }
   await tx.query(
     // The records as one JSON array (a json element's text is kept as sent): a text[] of JSON
     // texts made pg escape every quote of every record, the most garbage a spend made.
     `INSERT INTO ${RECORDS_TABLE} AS r (stream_id, command_id, recorded_at, position, record)
-       SELECT $1, t.command_id, t.recorded_at, t.position, e.record::text
-         FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) WITH ORDINALITY AS t(command_id, recorded_at, position, ord)
+       SELECT t.stream_id, t.command_id, t.recorded_at, t.position, e.record::text
+         FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) WITH ORDINALITY AS t(stream_id, command_id, recorded_at, position, ord)
          JOIN json_array_elements($5::json) WITH ORDINALITY AS e(record, ord) ON e.ord = t.ord
      ON CONFLICT (stream_id, command_id) DO UPDATE
        SET recorded_at = excluded.recorded_at, position = excluded.position, record = excluded.record
      WHERE r.position < excluded.position`,
-    [
-      streamId,
-      records.map((record) => record.commandId),
-      records.map((record) => record.recordedAt),
-      records.map((record) => record.position),
-      JSON.stringify(records),
-    ],
+    [streams, commandIds, recordedAt, positions, `[${archiving.map((queued) => queued.recordsJson).join(',')}]`],
   );
 };

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { archiveKey } from '../../src/application/accounts/archived-commands';
+import type { SnapshotToWrite } from '../../src/application/accounts/account-snapshot';
+import { initialAccountState, type AccountState, type CommandRecord } from '../../src/domain/account.state';
+import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
+import { testDatabaseTargets, type TestDatabase } from '../support/databases';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const NOW = Date.parse('2026-12-07T03:00:00.000Z');
+
+/** A spend's record as the writer keeps it, recorded `ageMs` before NOW at log position `position`. */
+const spendRecord = (position: number, ageMs: number): CommandRecord => ({
+  commandId: `cmd-${randomUUID()}`,
+  requestHash: 'a'.repeat(64),
+  recordedAt: new Date(NOW - ageMs).toISOString(),
+  event: { type: 'CreditsUsed', data: { usageId: `use-${position}`, service: 'sms', quantity: 1, chargedMillicredits: 1000 } },
+  balanceAfterMillicredits: 1_000_000 - position * 1000,
+  availableAfterMillicredits: 1_000_000 - position * 1000,
+  position,
+});
+
+const snapshotOf = (streamId: string, revision: number, records: readonly CommandRecord[], balance = 1_000_000): SnapshotToWrite => {
+  const state: AccountState = {
+    ...initialAccountState,
+    balanceMillicredits: balance,
+    commands: new Map(records.map((record) => [record.commandId, record])),
+  };
+  return { streamId, revision, position: revision + 1, lastHash: 'f'.repeat(64), state };
+};
+
+describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (_name, createDatabase) => {
+  let database: TestDatabase;
+
+  beforeEach(async () => {
+    database = await createDatabase();
+  });
+
+  afterEach(async () => {
+    await database.drop();
+  });
+
+  it('writes the snapshots taken together in one transaction, each as if written alone', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const streams = ['account-a', 'account-b', 'account-c', 'account-d'];
+    const written = streams.map((streamId, index) =>
+      snapshotOf(streamId, 10 + index, Array.from({ length: 3 + index }, (_, n) => spendRecord(100 * index + n, 60_000)), 5_000 + index),
+    );
+
+    await Promise.all(written.map((snapshot) => store.write(snapshot, NOW - 2 * DAY_MS)));
+
+    expect(store.snapshotTransactions).toBe(1);
+    for (const snapshot of written) {
+      const read = await store.read(snapshot.streamId);
+      expect(read).toMatchObject({ streamId: snapshot.streamId, revision: snapshot.revision, position: snapshot.position, lastHash: snapshot.lastHash });
+      expect(read?.state.balanceMillicredits).toBe(snapshot.state.balanceMillicredits);
+      expect(read?.state.commands.size).toBe(0);
+      const records = [...snapshot.state.commands.values()];
+      // Every record's key is archived under its own stream only, and each record is recalled as written.
+      expect([...(read?.archivedCommands.keys() ?? [])].sort()).toEqual(records.map((record) => archiveKey(record.commandId)).sort());
+      const recalled = await store.recallCommands(snapshot.streamId, records.map((record) => record.commandId));
+      expect([...recalled].sort((a, b) => a.position - b.position)).toEqual(records);
+    }
+    expect(await store.recallCommands('account-a', [...(written[1]?.state.commands.keys() ?? [])])).toEqual([]);
+  });
+
+  it('writes two snapshots of one stream taken together one after the other, keeping the newer and every record', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const older = [spendRecord(1, 60_000), spendRecord(2, 60_000)];
+    const newer = [...older, spendRecord(3, 30_000)];
+
+    await Promise.all([store.write(snapshotOf('account-a', 2, older, 1), NOW - 2 * DAY_MS), store.write(snapshotOf('account-a', 3, newer, 2), NOW - 2 * DAY_MS)]);
+
+    // One statement may not touch a row twice: a stream's second snapshot waits for the next transaction.
+    expect(store.snapshotTransactions).toBe(2);
+    const read = await store.read('account-a');
+    expect(read?.revision).toBe(3);
+    expect(read?.state.balanceMillicredits).toBe(2);
+    expect(read?.archivedCommands.size).toBe(3);
+    expect(await store.recallCommands('account-a', newer.map((record) => record.commandId))).toHaveLength(3);
+  });
+
+  it('keeps a newer snapshot than one written later in the same group, and forgets old records per stream', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const old = spendRecord(1, 3 * DAY_MS);
+    const recent = spendRecord(2, 60_000);
+    await store.write(snapshotOf('account-a', 50, [old], 50), Number.NEGATIVE_INFINITY);
+    await store.write(snapshotOf('account-b', 5, [old], 5), Number.NEGATIVE_INFINITY);
+    expect(store.snapshotTransactions).toBe(2);
+
+    await Promise.all([
+      // Older than what account-a keeps: its records are archived, its state is not.
+      store.write(snapshotOf('account-a', 40, [recent], 40), NOW - 2 * DAY_MS),
+      // account-b forgets nothing.
+      store.write(snapshotOf('account-b', 6, [recent], 6), Number.NEGATIVE_INFINITY),
+    ]);
+
+    expect(store.snapshotTransactions).toBe(3);
+    const a = await store.read('account-a');
+    expect(a?.revision).toBe(50);
+    expect(a?.state.balanceMillicredits).toBe(50);
+    expect(a?.archivedCommands.recordedAt(archiveKey(old.commandId))).toBeUndefined();
+    expect(a?.archivedCommands.recordedAt(archiveKey(recent.commandId))).toBe(Date.parse(recent.recordedAt));
+    expect(await store.recallCommands('account-a', [old.commandId, recent.commandId])).toEqual([recent]);
+    const b = await store.read('account-b');
+    expect(b?.revision).toBe(6);
+    expect(await store.recallCommands('account-b', [old.commandId, recent.commandId])).toHaveLength(2);
+  });
+
+  it('fails only the snapshot that cannot be written when its group fails, and writes the others', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const good = [snapshotOf('account-a', 1, [spendRecord(1, 60_000)]), snapshotOf('account-c', 1, [spendRecord(2, 60_000)])];
+    // A position that is not an integer: Postgres refuses the bigint, so the whole group's statement fails.
+    const bad = snapshotOf('account-b', 1, [{ ...spendRecord(3, 60_000), position: 1.5 }]);
+
+    const outcomes = await Promise.allSettled([good[0], bad, good[1]].map((snapshot) => store.write(snapshot as SnapshotToWrite, NOW - 2 * DAY_MS)));
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // The group, then each of its three alone.
+    expect(store.snapshotTransactions).toBe(4);
+    expect((await store.read('account-a'))?.revision).toBe(1);
+    expect((await store.read('account-c'))?.revision).toBe(1);
+    expect(await store.read('account-b')).toBeUndefined();
+    // Nothing of the failed snapshot was kept: no chunk, no record.
+    const [row] = await database.client.query<{ chunks: string; records: string }>(
+      `SELECT (SELECT count(*) FROM account_archived_commands WHERE stream_id = 'account-b')::text AS chunks,
+              (SELECT count(*) FROM account_command_records WHERE stream_id = 'account-b')::text AS records`,
+    );
+    expect(row).toEqual({ chunks: '0', records: '0' });
+  });
+
+  it('writes the snapshots of many streams in a few transactions of at most 256', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const many = Array.from({ length: 600 }, (_, index) => snapshotOf(`account-${index}`, 1, [spendRecord(index, 60_000)]));
+
+    await Promise.all(many.map((snapshot) => store.write(snapshot, NOW - 2 * DAY_MS)));
+
+    // 256 snapshots per transaction at most.
+    expect(store.snapshotTransactions).toBe(3);
+    const [row] = await database.client.query<{ snapshots: string; records: string }>(
+      `SELECT (SELECT count(*) FROM account_snapshots)::text AS snapshots, (SELECT count(*) FROM account_command_records)::text AS records`,
+    );
+    expect(row).toEqual({ snapshots: '600', records: '600' });
+    expect(store.queuedSnapshots).toBe(0);
+  });
+});
