@@ -28,7 +28,9 @@ const snapshotOf = (streamId: string, revision: number, records: readonly Comman
   return { streamId, revision, position: revision + 1, lastHash: 'f'.repeat(64), state };
 };
 
-describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (_name, createDatabase) => {
+describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (name, createDatabase) => {
+  // PGlite is one connection: a transaction held open from outside needs a real server.
+  const itOnServer = name === 'postgres' ? it : it.skip;
   let database: TestDatabase;
 
   beforeEach(async () => {
@@ -141,5 +143,32 @@ describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (_nam
     );
     expect(row).toEqual({ snapshots: '600', records: '600' });
     expect(store.queuedSnapshots).toBe(0);
+  });
+  itOnServer("writes a stream's next snapshot beside the one still in flight, not after it (real Postgres only)", async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const [taken, next] = [spendRecord(2, 60_000), spendRecord(3, 30_000)];
+    await store.write(snapshotOf('account-hot', 1, []), Number.NEGATIVE_INFINITY);
+    // Another session holds the stream's snapshot row: the next write of it blocks at its upsert.
+    const blocker = await database.client.withSession(async (session) => {
+      await session.query('BEGIN');
+      await session.query(`SELECT 1 FROM account_snapshots WHERE stream_id = 'account-hot' FOR UPDATE`);
+      const first = store.write(snapshotOf('account-hot', 2, [taken]), NOW - 2 * DAY_MS);
+      const until = Date.now() + 5_000;
+      while (store.snapshotTransactions < 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The first is in flight and blocked; the next one of the same stream (its records not
+      // yet released, so taken in again) starts its own transaction meanwhile.
+      const second = store.write(snapshotOf('account-hot', 3, [taken, next]), NOW - 2 * DAY_MS);
+      const started = Date.now() + 5_000;
+      while (store.snapshotTransactions < 3 && Date.now() < started) await new Promise((resolve) => setTimeout(resolve, 10));
+      const inFlight = store.snapshotTransactions;
+      await session.query('COMMIT');
+      await Promise.all([first, second]);
+      return inFlight;
+    });
+
+    expect(blocker).toBe(3);
+    const read = await store.read('account-hot');
+    expect(read?.revision).toBe(3);
+    expect(read?.archivedCommands.size).toBe(2);
   });
 });
