@@ -252,7 +252,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
     return this.queue.length;
   }
 
-  /** Transactions that wrote snapshots so far, each for one or more of them (a diagnostic). */
+  /** Transactions begun to write snapshots so far, each for one or more of them, failed ones included (a diagnostic). */
   get snapshotTransactions(): number {
     return this.transactions;
   }
