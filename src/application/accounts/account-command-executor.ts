@@ -395,8 +395,8 @@ export class AccountCommandExecutor {
   }
 
   /**
-   * The state is copied now, while it is still at this revision, and written in the
-   * background; once its records are archived they leave the cached state at once if no
+   * The store reads the state now, while it is still at this revision (SnapshotStore.write),
+   * and writes it in the background; once its records are archived they leave the cached state at once if no
    * batch holds the account, else when that batch ends or the next one begins (unless a
    * newer record of the same command took their place meanwhile).
    */
@@ -405,7 +405,7 @@ export class AccountCommandExecutor {
     cached.eventsSinceSnapshot = 0;
     void this.accounts
       .saveSnapshot(accountId, {
-        state: workingCopy(cached.working),
+        state: cached.working,
         expectedRevision: cached.expectedRevision,
         position: cached.position,
         lastHash: cached.lastHash,

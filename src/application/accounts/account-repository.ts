@@ -82,10 +82,10 @@ export class AccountRepository {
   }
 
   /**
-   * Keeps a snapshot of a loaded state (whose records the caller must not change until
-   * this settles) and archives its command records. Resolves to what was archived:
-   * undefined when there is no snapshot store or the write failed, which only means a
-   * longer next load. Archived records older than the window (by the newest record
+   * Keeps a snapshot of a state (read before this returns: SnapshotStore.write reads it at
+   * once, so the caller may advance it right after) and archives its command records.
+   * Resolves to what was archived: undefined when there is no snapshot store or the write
+   * failed, which only means a longer next load. Archived records older than the window (by the newest record
    * archived now) are forgotten.
    */
   async saveSnapshot(accountId: string, account: SnapshotSource): Promise<SavedSnapshot | undefined> {

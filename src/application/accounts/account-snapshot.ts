@@ -54,7 +54,8 @@ export interface SnapshotStore {
   /**
    * In one transaction: archives the state's command records, forgets archived records
    * recorded before `forgetBefore` (epoch ms), and keeps the snapshot unless a newer
-   * revision is already kept. Resolves once the records are durably archived.
+   * revision is already kept. Resolves once the records are durably archived. Reads the
+   * snapshot's state before it returns: the caller may advance that state right after.
    */
   write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void>;
   /** The archived records of these commands of the stream (those it has). */
