@@ -108,6 +108,41 @@ describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (name
     expect(await store.recallCommands('account-b', [old.commandId, recent.commandId])).toHaveLength(2);
   });
 
+  it('replaces the archived record of a reused command id that the same write forgets by age', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const first = spendRecord(1, 3 * DAY_MS);
+    const other = spendRecord(2, 3 * DAY_MS);
+    await store.write(snapshotOf('account-a', 2, [first, other]), Number.NEGATIVE_INFINITY);
+    // The command id comes back, recorded now at a later position: its old row is both older
+    // than the bound and the row this write replaces.
+    const again: CommandRecord = { ...spendRecord(7, 60_000), commandId: first.commandId };
+
+    await store.write(snapshotOf('account-a', 8, [again]), NOW - 2 * DAY_MS);
+
+    expect(await store.recallCommands('account-a', [first.commandId, other.commandId])).toEqual([again]);
+    const read = await store.read('account-a');
+    expect(read?.revision).toBe(8);
+    // The old chunk (newest three days ago) is forgotten; the new one names the command again.
+    expect(read?.archivedCommands.recordedAt(archiveKey(first.commandId))).toBe(Date.parse(again.recordedAt));
+    expect(read?.archivedCommands.recordedAt(archiveKey(other.commandId))).toBeUndefined();
+  });
+
+  it('keeps no row for a record older than the bound its own snapshot forgets by, and its key in the chunk', async () => {
+    const store = await PostgresSnapshotStore.open(database.client);
+    const old = spendRecord(1, 3 * DAY_MS);
+    const recent = spendRecord(2, 60_000);
+
+    await store.write(snapshotOf('account-a', 2, [old, recent]), NOW - 2 * DAY_MS);
+
+    expect(await store.recallCommands('account-a', [old.commandId, recent.commandId])).toEqual([recent]);
+    const [row] = await database.client.query<{ records: string; chunks: string }>(
+      `SELECT (SELECT count(*) FROM account_command_records)::text AS records, (SELECT count(*) FROM account_archived_commands)::text AS chunks`,
+    );
+    expect(row).toEqual({ records: '1', chunks: '1' });
+    // The chunk (newest a minute ago) names both, as the records it archived.
+    expect((await store.read('account-a'))?.archivedCommands.size).toBe(2);
+  });
+
   it('fails only the snapshot that cannot be written when its group fails, and writes the others', async () => {
     const store = await PostgresSnapshotStore.open(database.client);
     const good = [snapshotOf('account-a', 1, [spendRecord(1, 60_000)]), snapshotOf('account-c', 1, [spendRecord(2, 60_000)])];
