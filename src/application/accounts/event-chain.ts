@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../canonical-json';
 import type { NewEvent, RecordedEvent } from '../event-store.port';
 
@@ -22,20 +22,21 @@ interface ChainedContent {
   readonly schemaVersion: unknown;
 }
 
+/** One-shot `hash` (every appended event, and every event an audit replays): about half the time of createHash().update().digest(). */
 export const eventHash = (prevHash: string, content: ChainedContent): string =>
-  createHash(CHAIN_ALGORITHM)
-    .update(
-      canonicalJson({
-        prevHash,
-        streamId: content.streamId,
-        streamRevision: content.streamRevision,
-        eventId: content.eventId,
-        type: content.type,
-        schemaVersion: content.schemaVersion,
-        data: content.data,
-      }),
-    )
-    .digest('hex');
+  hash(
+    CHAIN_ALGORITHM,
+    canonicalJson({
+      prevHash,
+      streamId: content.streamId,
+      streamRevision: content.streamRevision,
+      eventId: content.eventId,
+      type: content.type,
+      schemaVersion: content.schemaVersion,
+      data: content.data,
+    }),
+    'hex',
+  );
 
 /** The hash a stored event claims, or undefined for one written without a chain. */
 export const storedHash = (event: Pick<RecordedEvent, 'metadata'>): string | undefined => {
