@@ -83,9 +83,12 @@ interface QueuedSnapshot {
   readonly snapshot: SnapshotToWrite;
   /** The state without its records, as JSON. */
   readonly state: string;
+  /** Every record of the state: the snapshot's chunk names them all. */
   readonly records: readonly CommandRecord[];
-  /** The records as JSON, without the array's brackets ('' when there are none). */
-  readonly recordsJson: string;
+  /** The records that get a row: those not older than `forgetBefore`. */
+  readonly rows: readonly CommandRecord[];
+  /** Those rows as JSON, without the array's brackets ('' when there are none). */
+  readonly rowsJson: string;
   readonly newestRecordedAt: number;
   readonly forgetBefore: number;
   readonly resolve: () => void;
@@ -230,14 +233,21 @@ export class PostgresSnapshotStore implements SnapshotStore {
    */
   write(snapshot: SnapshotToWrite, forgetBefore: number): Promise<void> {
     const records = [...snapshot.state.commands.values()];
+    const rows: CommandRecord[] = [];
     let newest = Number.NEGATIVE_INFINITY;
-    for (const record of records) newest = Math.max(newest, Date.parse(record.recordedAt));
+    for (const record of records) {
+      const recordedAt = Date.parse(record.recordedAt);
+      newest = Math.max(newest, recordedAt);
+      // One the write would forget at once gets no row (see writeGroup).
+      if (!(recordedAt < forgetBefore)) rows.push(record);
+    }
     const queued: Omit<QueuedSnapshot, 'resolve' | 'reject'> = {
       snapshot,
       // The records go to their own rows: the state is serialized without them.
       state: JSON.stringify(serializeAccountState({ ...snapshot.state, commands: new Map() })),
       records,
-      recordsJson: records.length === 0 ? '' : JSON.stringify(records).slice(1, -1),
+      rows,
+      rowsJson: rows.length === 0 ? '' : JSON.stringify(rows).slice(1, -1),
       newestRecordedAt: newest,
       forgetBefore,
     };
@@ -348,18 +358,16 @@ export class PostgresSnapshotStore implements SnapshotStore {
     const commandIds: string[] = [];
     const recordedAt: string[] = [];
     const positions: number[] = [];
-    const recordsJson: string[] = [];
+    const rowsJson: string[] = [];
     for (const queued of group) {
-      const { streamId } = queued.snapshot;
-      const kept = queued.records.filter((record) => !(Date.parse(record.recordedAt) < queued.forgetBefore));
-      if (kept.length === 0) continue;
-      for (const record of kept) {
-        streams.push(streamId);
+      if (queued.rows.length === 0) continue;
+      for (const record of queued.rows) {
+        streams.push(queued.snapshot.streamId);
         commandIds.push(record.commandId);
         recordedAt.push(record.recordedAt);
         positions.push(record.position);
       }
-      recordsJson.push(kept.length === queued.records.length ? queued.recordsJson : JSON.stringify(kept).slice(1, -1));
+      rowsJson.push(queued.rowsJson);
     }
     await this.sql.query(
       // States and records as JSON arrays, whose elements' text is kept as sent: a text[] of
@@ -408,7 +416,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
         commandIds,
         recordedAt,
         positions,
-        `[${recordsJson.join(',')}]`,
+        `[${rowsJson.join(',')}]`,
         chunks.map((queued) => queued.snapshot.streamId),
         chunks.map(() => randomUUID()),
         chunks.map((queued) => new Date(queued.newestRecordedAt).toISOString()),
