@@ -5,7 +5,9 @@
 //
 // Usage: npm run bench:timeline [-- --rate N --accounts N --duration S --all --trace-gc]
 //   --rate        spends per second offered (default 2000); --accounts: spread over (default 10,000)
-//   --duration    seconds of open loop (default 20), after a 5 s closed-loop warm-up
+//   --duration    seconds of open loop (default 20), after a closed-loop warm-up
+//   --warmup      seconds of that warm-up (default 5; 20 holds the records `npm run bench`'s
+//                 closed loop leaves in the service before its half-rate phase)
 //   --all         print every window (default: only windows whose slowest spend took > 25 ms)
 //   --trace-gc    run the service with --trace-gc and print its major GCs on the same clock
 //   --gc-log FILE write the service's stdout (its GC trace) to FILE from its start; with
@@ -32,6 +34,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '2000' },
     accounts: { type: 'string', default: '10000' },
     duration: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '5' },
     all: { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
     'gc-log': { type: 'string' },
@@ -40,6 +43,7 @@ const { values: flags } = parseArgs({
 const rate = Number(flags.rate);
 const accounts = Number(flags.accounts);
 const durationMs = Number(flags.duration) * 1000;
+const warmupMs = Number(flags.warmup) * 1000;
 const WINDOW_MS = 250;
 const SLOW_MS = 25;
 const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -119,9 +123,9 @@ const main = async () => {
     const ids = accountIds(accounts);
     say(`funding ${accounts.toLocaleString('en-US')} accounts`);
     await fundAccounts({ base, grants: [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]], concurrency: 32, reason: 'timeline' });
-    say('warm-up: closed loop, 64 connections, 5 s');
+    say(`warm-up: closed loop, 64 connections, ${flags.warmup} s`);
     const warm = httpClient(base, 64);
-    await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids), concurrency: 64, warmupMs: 2000, durationMs: 3000 });
+    await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids), concurrency: 64, warmupMs: Math.min(2000, warmupMs / 2), durationMs: warmupMs - Math.min(2000, warmupMs / 2) });
     warm.close();
     await new Promise((resolve) => setTimeout(resolve, 2000));
 
