@@ -173,7 +173,7 @@ export const settleCommandPosition = (working: WorkingState, commandId: string, 
   const commands = (working as unknown as Draft).commands;
   const record = commands.get(commandId);
   assert(record !== undefined, `no record of command ${commandId} to settle`);
-  commands.set(commandId, { ...record, position });
+  commands.set(commandId, commandRecord(record, record.balanceAfterMillicredits, record.availableAfterMillicredits, position));
 };
 
 /**
@@ -329,19 +329,38 @@ const recordCommand = (draft: Draft, event: AccountEvent, position: number): voi
   const { commandId, requestHash, occurredAt } = event.data;
   const earlier = draft.commands.get(commandId);
   const balanceAfter = liveBalanceMillicredits(draft, occurredAt);
-  const after = {
-    balanceAfterMillicredits: balanceAfter,
-    availableAfterMillicredits: saturatingMinus(balanceAfter, draft.reservedMillicredits),
-    position,
-  };
+  const availableAfter = saturatingMinus(balanceAfter, draft.reservedMillicredits);
   if (earlier?.requestHash === requestHash && earlier.recordedAt === occurredAt) {
     // A later event of the same command: the answer now ends at this event.
-    draft.commands.set(commandId, { ...earlier, ...after });
+    draft.commands.set(commandId, commandRecord(earlier, balanceAfter, availableAfter, position));
     return;
   }
   draft.commands.delete(commandId); // re-inserted last, keeping the map oldest-first
-  draft.commands.set(commandId, { commandId, requestHash, recordedAt: occurredAt, event: summarizeEvent(event), ...after });
+  const identity = { commandId, requestHash, recordedAt: occurredAt, event: summarizeEvent(event) };
+  draft.commands.set(commandId, commandRecord(identity, balanceAfter, availableAfter, position));
 };
+
+/**
+ * A record as one object literal naming every field: all records share one shape with
+ * the fields in the object itself. A literal with a spread (`{ ...earlier, position }`,
+ * `{ commandId, ..., ...after }`) puts the fields past its own into a separate property
+ * array: one more object per record for every major GC to mark, and records are most of
+ * a busy service's heap.
+ */
+const commandRecord = (
+  identity: Pick<CommandRecord, 'commandId' | 'requestHash' | 'recordedAt' | 'event'>,
+  balanceAfterMillicredits: number,
+  availableAfterMillicredits: number,
+  position: number,
+): CommandRecord => ({
+  commandId: identity.commandId,
+  requestHash: identity.requestHash,
+  recordedAt: identity.recordedAt,
+  event: identity.event,
+  balanceAfterMillicredits,
+  availableAfterMillicredits,
+  position,
+});
 
 const forgetOldCommands = (draft: Draft, now: string, retentionMs: number): void => {
   const horizon = Date.parse(now) - retentionMs;
