@@ -195,6 +195,11 @@ export const releaseCommand = (working: WorkingState, record: CommandRecord): bo
   return true;
 };
 
+/** Drops a command's record: a command that cannot come again needs none once it is answered. */
+export const forgetCommand = (working: WorkingState, commandId: string): void => {
+  (working as unknown as Draft).commands.delete(commandId);
+};
+
 const applyInPlace = (draft: Draft, event: AccountEvent, position: number, options: EvolveOptions): void => {
   applyBalance(draft, event);
   if (!draft.lowBalanceArmed && saturatingMinus(draft.balanceMillicredits, draft.reservedMillicredits) >= draft.lowBalanceThresholdMillicredits) {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { AccountCommandExecutor, EARLY_SNAPSHOT_EVENTS, type CommandOutcome } from '../../src/application/accounts/account-command-executor';
 import { AccountRepository, type LoadedAccount } from '../../src/application/accounts/account-repository';
 import { archiveKey } from '../../src/application/accounts/archived-commands';
+import { oneOffCommandId } from '../../src/application/accounts/command-input';
 import type { AppendRequest, BatchAppendOutcome, EventStore } from '../../src/application/event-store.port';
 import type { LedgerSettings } from '../../src/application/ledger-settings';
 import type { AccountCommand } from '../../src/domain/account.commands';
@@ -195,6 +196,49 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
       second?.status !== 'unchanged' && second?.status !== 'rejected' && second?.record.position,
     );
     expect((await replayed('twice')).state.balanceMillicredits).toBe(8_000);
+  });
+
+  it('answers a one-off command (no Idempotency-Key) from its record, then keeps no record of it', async () => {
+    const { executor } = await writer();
+    await executor.execute(grant('one-off', 10_000));
+    const held = executor.heldRecords();
+    const oneOff = oneOffCommandId(randomUUID());
+    const [answered, keyed] = await Promise.all([executor.execute(spend('one-off', 3, oneOff)), executor.execute(spend('one-off', 2, 'client-key'))]);
+
+    // The answer is the settled record, as for any command: it ends at the command's last event.
+    const { stream } = await replayed('one-off');
+    const lastEvent = stream.findLast((event) => (event.data as { commandId: string }).commandId === oneOff);
+    expect(recordOf(answered)).toMatchObject({ commandId: oneOff, balanceAfterMillicredits: 7_000, position: Number(lastEvent?.position) });
+    expect(recordOf(keyed).commandId).toBe('client-key');
+    // Only the keyed command's record stays for its repeats.
+    expect(executor.heldRecords()).toBe(held + 1);
+    expect((await executor.execute(spend('one-off', 2, 'client-key'))).status).toBe('replayed');
+    expect(executor.heldRecords()).toBe(held + 1);
+  });
+
+  it('drops the one-off records a load rebuilds from the log, and archives none in its snapshots', async () => {
+    const first = await writer();
+    await first.executor.execute(grant('one-off-load', 1_000_000));
+    const oneOffs = Array.from({ length: 120 }, () => oneOffCommandId(randomUUID()));
+    // Decided by another writer (as after a restart): the fresh one rebuilds their records from the log.
+    await Promise.all(oneOffs.slice(0, 20).map((commandId) => first.executor.execute(spend('one-off-load', 1, commandId))));
+    const { executor, accounts } = await writer();
+    expect((await executor.execute(spend('one-off-load', 1, 'keyed-after-load'))).status).toBe('applied');
+    // The grant's and the keyed spend's records only (the test commands' ids are keyed ids).
+    expect(executor.heldRecords()).toBe(2);
+
+    // Past the snapshot interval (100): the snapshot archives the keyed records only.
+    await Promise.all(oneOffs.slice(20).map((commandId) => executor.execute(spend('one-off-load', 1, commandId))));
+    await snapshotReaches('one-off-load', 100);
+    const loaded = await accounts.load('one-off-load');
+    const kept = new Set([...loaded.archivedCommands.keys(), ...[...loaded.state.commands.keys()].map(archiveKey)]);
+    expect(oneOffs.filter((commandId) => kept.has(archiveKey(commandId)))).toEqual([]);
+    expect(kept.size).toBe(2);
+    const [rows] = await database.client.query<{ count: string }>(`SELECT count(*)::text AS count FROM account_command_records WHERE stream_id = $1`, [
+      accountStreamId('one-off-load'),
+    ]);
+    expect(Number(rows?.count)).toBeLessThanOrEqual(2);
+    expect((await replayed('one-off-load')).state.totalUsedMillicredits).toBe(121_000);
   });
 
   it('keeps two writers on one database from spending the same credits twice', async () => {

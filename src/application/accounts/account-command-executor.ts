@@ -1,13 +1,14 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AccountCommand } from '../../domain/account.commands';
 import { decide, type Decision } from '../../domain/account.decider';
-import { advance, recallCommand, settleCommandPosition, workingCopy, type CommandRecord, type WorkingState } from '../../domain/account.state';
+import { advance, forgetCommand, recallCommand, settleCommandPosition, workingCopy, type CommandRecord, type WorkingState } from '../../domain/account.state';
 import type { LedgerError } from '../../domain/ledger-error';
 import { EVENT_STORE, type AppendRequest, type BatchAppendOutcome, type EventStore, type ExpectedRevision } from '../event-store.port';
 import { LEDGER_SETTINGS, type LedgerSettings } from '../ledger-settings';
 import { positionNumber } from './account-event-codec';
 import { AccountRepository, releaseArchived, type LoadedAccount, type SavedSnapshot } from './account-repository';
 import { archiveKey, type ArchivedCommandIndex } from './archived-commands';
+import { isOneOffCommand } from './command-input';
 import { storedHash } from './event-chain';
 import { COMMAND_OBSERVER, type CommandObserver } from './command-observer.port';
 
@@ -251,8 +252,11 @@ export class AccountCommandExecutor {
       return hit;
     }
     const loaded: LoadedAccount = await this.accounts.load(accountId);
+    const working = workingCopy(loaded.state);
+    // Records of one-off commands the load rebuilt from the log: none of them can come again.
+    for (const commandId of working.commands.keys()) if (isOneOffCommand(commandId)) forgetCommand(working, commandId);
     const cached: CachedAccount = {
-      working: workingCopy(loaded.state),
+      working,
       expectedRevision: loaded.expectedRevision,
       lastHash: loaded.lastHash,
       position: loaded.position,
@@ -296,7 +300,8 @@ export class AccountCommandExecutor {
     if (cached.archived.size === 0) return;
     const wanted = new Set<string>();
     for (const { command } of pendings) {
-      if (cached.working.commands.has(command.commandId)) continue;
+      // A one-off command is new by construction: nothing of it can be in the archive.
+      if (isOneOffCommand(command.commandId) || cached.working.commands.has(command.commandId)) continue;
       const recordedAt = cached.archived.recordedAt(archiveKey(command.commandId));
       if (recordedAt === undefined) continue;
       if (recordedAt >= Date.parse(command.now) - this.settings.idempotencyRetentionMs) wanted.add(command.commandId);
@@ -346,7 +351,8 @@ export class AccountCommandExecutor {
       this.retry(plan.decided.map(({ pending }) => pending));
       return;
     }
-    if (outcome?.ok === true && plan.request !== undefined) {
+    const appended = outcome?.ok === true && plan.request !== undefined;
+    if (appended) {
       for (const { commandId, lastEvent } of plan.applied) {
         settleCommandPosition(cached.working, commandId, positionNumber(outcome.positions[lastEvent] ?? outcome.position));
       }
@@ -355,9 +361,15 @@ export class AccountCommandExecutor {
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
       if (this.isCached(plan.accountId, cached)) this.unarchived += plan.request.events.length;
+    }
+    const answered = plan.decided.map(({ pending, decision }) => ({ pending, answer: this.outcomeOf(decision, cached, pending.command.commandId) }));
+    if (appended) {
+      // Answered now, and a one-off command never comes again: its record would only sit in
+      // the heap (for every major GC to mark) and in the snapshot's archive until forgotten.
+      for (const { commandId } of plan.applied) if (isOneOffCommand(commandId)) forgetCommand(cached.working, commandId);
       this.snapshotIfDue(plan.accountId, cached);
     }
-    for (const { pending, decision } of plan.decided) pending.resolve(this.outcomeOf(decision, cached, pending.command.commandId));
+    for (const { pending, answer } of answered) pending.resolve(answer);
   }
 
   private outcomeOf(decision: Decision, cached: CachedAccount, commandId: string): CommandOutcome {

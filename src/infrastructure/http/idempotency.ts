@@ -1,5 +1,5 @@
 import { hash, randomUUID } from 'node:crypto';
-import type { CommandInput } from '../../application/accounts/command-input';
+import { oneOffCommandId, type CommandInput } from '../../application/accounts/command-input';
 import { canonicalJson } from '../../application/canonical-json';
 import { idempotencyKeySchema, parseOrThrow } from './validation';
 
@@ -22,7 +22,7 @@ export const commandIdentity = (
   const key = idempotencyKey === undefined ? undefined : parseOrThrow(idempotencyKeySchema, idempotencyKey, 'header.Idempotency-Key');
   return {
     accountId,
-    commandId: key === undefined ? `request:${randomUUID()}` : `key:${key}`,
+    commandId: key === undefined ? oneOffCommandId(randomUUID()) : `key:${key}`,
     requestHash: fingerprint({ operation, accountId, body }),
     keyed: key !== undefined,
   };
