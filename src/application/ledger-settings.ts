@@ -26,7 +26,8 @@ export interface LedgerSettings {
    * Events applied since their account's last snapshot, summed over the cached accounts,
    * beyond which the writer snapshots an account early (once it has EARLY_SNAPSHOT_EVENTS
    * of its own): each such event keeps a command record in memory until a snapshot
-   * archives it, so this bounds that memory however many accounts are busy.
+   * archives it, so this bounds that memory however many accounts are busy. Events of
+   * one-off commands (sent without an Idempotency-Key) keep no record and do not count.
    */
   readonly unarchivedEventsBudget: number;
   /** How long a query with `minPosition` waits for its read model before answering 503. */

@@ -533,6 +533,31 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     }
   });
 
+  it('counts only held records against the budget: accounts of one-off commands keep their snapshot interval', async () => {
+    const { executor } = await writer(events, { ...settings, unarchivedEventsBudget: 10 });
+    const ids = ['one-off-budget-a', 'one-off-budget-b'];
+    for (const id of ids) await executor.execute(grant(id, 1_000_000));
+    // The grants' records are held: 2 events of 10.
+    expect(executor.unarchivedEvents).toBe(2);
+    for (let round = 0; round < EARLY_SNAPSHOT_EVENTS + 8; round += 1) {
+      await Promise.all(ids.map((id) => executor.execute(spend(id, 1, oneOffCommandId(randomUUID())))));
+    }
+    // 80 one-off events past the budget of 10, yet none of them counts, and nothing is due early.
+    expect(executor.unarchivedEvents).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const id of ids) expect(await snapshotRevision(id)).toBe(-1);
+
+    // Keyed spends do count: past the budget, an account holding 32 records is snapshotted early.
+    for (let round = 0; round < 5; round += 1) {
+      await Promise.all(ids.map((id) => executor.execute(spend(id, 1))));
+    }
+    expect(executor.unarchivedEvents).toBe(12);
+    for (let round = 5; round < EARLY_SNAPSHOT_EVENTS; round += 1) {
+      await Promise.all(ids.map((id) => executor.execute(spend(id, 1))));
+    }
+    for (const id of ids) await snapshotReaches(id, 1 + EARLY_SNAPSHOT_EVENTS + 8 + EARLY_SNAPSHOT_EVENTS - 2);
+  });
+
   it('leaves accounts to their snapshot interval while the cached accounts stay within the budget', async () => {
     const { executor } = await writer();
     const { ids } = await fourBusyAccounts('within', executor);

@@ -27,9 +27,9 @@ const snapshotInterval = (state: WorkingState, everyEvents: number): number =>
 
 /**
  * While the cached accounts together hold more than `unarchivedEventsBudget` events since
- * their snapshots, an account is snapshotted as soon as it has this many (or its state's
- * size, if larger, as for the regular interval): memory stays within about the budget
- * plus this many per cached account.
+ * their snapshots (counting only commands whose records the state keeps), an account is
+ * snapshotted as soon as it has this many (or its state's size, if larger, as for the
+ * regular interval): memory stays within about the budget plus this many per cached account.
  */
 export const EARLY_SNAPSHOT_EVENTS = 32;
 
@@ -57,6 +57,11 @@ interface CachedAccount {
   lastHash: string;
   position: number;
   eventsSinceSnapshot: number;
+  /**
+   * Of those, the events of commands whose records the state keeps (all but one-off
+   * commands, whose records go once answered): what the unarchived budget counts.
+   */
+  heldSinceSnapshot: number;
   /** Commands of the idempotency window whose records the snapshot store keeps: archiveKey(id) → recorded at (ms). */
   readonly archived: ArchivedCommandIndex;
   /**
@@ -101,7 +106,7 @@ export class AccountCommandExecutor {
   private scheduled = false;
   private lastStartedAt = 0;
   private overlapTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Sum of the cached accounts' eventsSinceSnapshot: roughly the command records held in memory. */
+  /** Sum of the cached accounts' heldSinceSnapshot: roughly the command records held in memory. */
   private unarchived = 0;
 
   constructor(
@@ -122,7 +127,7 @@ export class AccountCommandExecutor {
     return this.cache.size;
   }
 
-  /** Events applied since their account's last snapshot, over the cached accounts (see unarchivedEventsBudget). */
+  /** Events applied since their account's last snapshot whose records are held, over the cached accounts (see unarchivedEventsBudget). */
   get unarchivedEvents(): number {
     return this.unarchived;
   }
@@ -254,18 +259,25 @@ export class AccountCommandExecutor {
     const loaded: LoadedAccount = await this.accounts.load(accountId);
     const working = workingCopy(loaded.state);
     // Records of one-off commands the load rebuilt from the log: none of them can come again.
-    for (const commandId of working.commands.keys()) if (isOneOffCommand(commandId)) forgetCommand(working, commandId);
+    let dropped = 0;
+    for (const commandId of working.commands.keys()) {
+      if (!isOneOffCommand(commandId)) continue;
+      forgetCommand(working, commandId);
+      dropped += 1;
+    }
     const cached: CachedAccount = {
       working,
       expectedRevision: loaded.expectedRevision,
       lastHash: loaded.lastHash,
       position: loaded.position,
       eventsSinceSnapshot: loaded.eventsSinceSnapshot,
+      // At least one event per dropped record: an estimate from above, as the budget wants.
+      heldSinceSnapshot: Math.max(0, loaded.eventsSinceSnapshot - dropped),
       archived: loaded.archivedCommands.copy(),
       saved: [],
     };
     this.cache.set(accountId, cached);
-    this.unarchived += cached.eventsSinceSnapshot;
+    this.unarchived += cached.heldSinceSnapshot;
     for (const oldest of this.cache.keys()) {
       if (this.cache.size <= this.settings.accountCacheSize) break;
       this.evict(oldest);
@@ -279,7 +291,7 @@ export class AccountCommandExecutor {
   private evict(accountId: string): void {
     const cached = this.cache.get(accountId);
     if (cached === undefined) return;
-    this.unarchived -= cached.eventsSinceSnapshot;
+    this.unarchived -= cached.heldSinceSnapshot;
     this.cache.delete(accountId);
   }
 
@@ -360,7 +372,9 @@ export class AccountCommandExecutor {
       cached.position = positionNumber(outcome.position);
       cached.lastHash = storedHash(plan.request.events.at(-1) ?? { metadata: {} }) ?? cached.lastHash;
       cached.eventsSinceSnapshot += plan.request.events.length;
-      if (this.isCached(plan.accountId, cached)) this.unarchived += plan.request.events.length;
+      const held = heldEvents(plan.applied);
+      cached.heldSinceSnapshot += held;
+      if (this.isCached(plan.accountId, cached)) this.unarchived += held;
     }
     const answered = plan.decided.map(({ pending, decision }) => ({ pending, answer: this.outcomeOf(decision, cached, pending.command.commandId) }));
     if (appended) {
@@ -400,10 +414,14 @@ export class AccountCommandExecutor {
     setTimeout(() => this.enqueue(again, true), Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempts));
   }
 
-  /** At the account's snapshot interval, or at EARLY_SNAPSHOT_EVENTS while the cached accounts are over their budget. */
+  /**
+   * At the account's snapshot interval, or, while the cached accounts are over their budget,
+   * once it holds the records of EARLY_SNAPSHOT_EVENTS events (an account whose commands
+   * keep no records has nothing to archive early).
+   */
   private snapshotIfDue(accountId: string, cached: CachedAccount): void {
-    const every = this.unarchived > this.settings.unarchivedEventsBudget ? EARLY_SNAPSHOT_EVENTS : this.settings.snapshotEveryEvents;
-    if (cached.eventsSinceSnapshot >= snapshotInterval(cached.working, every)) this.snapshot(accountId, cached);
+    const early = this.unarchived > this.settings.unarchivedEventsBudget && cached.heldSinceSnapshot >= snapshotInterval(cached.working, EARLY_SNAPSHOT_EVENTS);
+    if (early || cached.eventsSinceSnapshot >= snapshotInterval(cached.working, this.settings.snapshotEveryEvents)) this.snapshot(accountId, cached);
   }
 
   /**
@@ -413,8 +431,9 @@ export class AccountCommandExecutor {
    * newer record of the same command took their place meanwhile).
    */
   private snapshot(accountId: string, cached: CachedAccount): void {
-    if (this.isCached(accountId, cached)) this.unarchived -= cached.eventsSinceSnapshot;
+    if (this.isCached(accountId, cached)) this.unarchived -= cached.heldSinceSnapshot;
     cached.eventsSinceSnapshot = 0;
+    cached.heldSinceSnapshot = 0;
     void this.accounts
       .saveSnapshot(accountId, {
         state: cached.working,
@@ -431,6 +450,17 @@ export class AccountCommandExecutor {
       });
   }
 }
+
+/** Events of the applied commands whose records the state keeps: one-off commands' records go once answered. */
+const heldEvents = (applied: AccountPlan['applied']): number => {
+  let held = 0;
+  let previous = -1;
+  for (const { commandId, lastEvent } of applied) {
+    if (!isOneOffCommand(commandId)) held += lastEvent - previous;
+    previous = lastEvent;
+  }
+  return held;
+};
 
 /** The records of the account's written snapshots leave its working state for its archived index. */
 const releaseSaved = (cached: CachedAccount): void => {
