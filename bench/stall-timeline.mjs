@@ -8,6 +8,8 @@
 //   --duration    seconds of open loop (default 20), after a closed-loop warm-up
 //   --warmup      seconds of that warm-up (default 5; 20 holds the records `npm run bench`'s
 //                 closed loop leaves in the service before its half-rate phase)
+//   --keyed       every spend with an Idempotency-Key of its own, so the service keeps its
+//                 record for the idempotency window (npm run bench's spends carry none)
 //   --all         print every window (default: only windows whose slowest spend took > 25 ms)
 //   --trace-gc    run the service with --trace-gc and print its major GCs on the same clock
 //   --gc-log FILE write the service's stdout (its GC trace) to FILE from its start; with
@@ -36,6 +38,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '5' },
     all: { type: 'boolean', default: false },
+    keyed: { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
     'gc-log': { type: 'string' },
   },
@@ -125,7 +128,7 @@ const main = async () => {
     await fundAccounts({ base, grants: [...ids.map((id) => [id, ACCOUNT_CREDITS]), [HOT_ACCOUNT, HOT_CREDITS]], concurrency: 32, reason: 'timeline' });
     say(`warm-up: closed loop, 64 connections, ${flags.warmup} s`);
     const warm = httpClient(base, 64);
-    await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids), concurrency: 64, warmupMs: Math.min(2000, warmupMs / 2), durationMs: warmupMs - Math.min(2000, warmupMs / 2) });
+    await closedLoop({ client: warm, request: spendRequests('/api/credits/use', auth, ids, { keyed: flags.keyed }), concurrency: 64, warmupMs: Math.min(2000, warmupMs / 2), durationMs: warmupMs - Math.min(2000, warmupMs / 2) });
     warm.close();
     await new Promise((resolve) => setTimeout(resolve, 2000));
 
@@ -138,7 +141,7 @@ const main = async () => {
     const answers = [];
     const result = await openLoop({
       client,
-      request: spendRequests('/api/credits/use', auth, ids),
+      request: spendRequests('/api/credits/use', auth, ids, { keyed: flags.keyed }),
       rate,
       durationMs,
       // Latency from the scheduled send time, as the bench measures it.

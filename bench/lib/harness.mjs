@@ -1,6 +1,7 @@
 // What every benchmark of the service needs around it: the shared secret and tokens, free
 // ports, child processes started until ready and stopped, and scratch databases that are
 // dropped at the end, also on failure and Ctrl-C.
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -35,10 +36,16 @@ export const HOT_ACCOUNT = 'hot-account';
 export const HOT_CREDITS = 100_000_000;
 const SPEND = { service: 'sms', quantity: 1 }; // 1 credit = 1000 millicredits per spend
 
-/** Spends for a uniformly random account of `ids` (or always the same one). */
-export const spendRequests = (path, auth, ids) => {
+/**
+ * Spends for a uniformly random account of `ids` (or always the same one). With `keyed`,
+ * each carries an Idempotency-Key of its own, so the service keeps its record for the
+ * idempotency window (without one, a spend's record is dropped once it is answered).
+ */
+export const spendRequests = (path, auth, ids, { keyed = false } = {}) => {
   const headers = { authorization: `Bearer ${auth}` };
-  return () => ({ method: 'POST', path, headers, body: { ...SPEND, accountId: ids[Math.floor(Math.random() * ids.length)] } });
+  const body = () => ({ ...SPEND, accountId: ids[Math.floor(Math.random() * ids.length)] });
+  if (keyed) return () => ({ method: 'POST', path, headers: { ...headers, 'idempotency-key': randomUUID() }, body: body() });
+  return () => ({ method: 'POST', path, headers, body: body() });
 };
 
 /**
