@@ -1,5 +1,6 @@
 import type { AccountEvent } from '../../../src/domain/account.events';
 import { evolve, fold, initialAccountState, type AccountState, type EvolveOptions } from '../../../src/domain/account.state';
+import { draw, granted, used } from './account.fixtures';
 
 /**
  * The idempotency window over long histories: forgetting the oldest records event after event
@@ -8,39 +9,14 @@ import { evolve, fold, initialAccountState, type AccountState, type EvolveOption
  */
 const MINUTE_MS = 60_000;
 const OPTIONS: EvolveOptions = { idempotencyRetentionMs: 60 * MINUTE_MS };
-const LOT = 'grant-1';
 const at = (minutes: number): string => new Date(Date.UTC(2026, 0, 1) + minutes * MINUTE_MS).toISOString();
 
-const grant = (millicredits: number): AccountEvent => ({
-  type: 'CreditsGranted',
-  schemaVersion: 1,
-  data: { accountId: 'acct-1', commandId: 'key:grant', requestHash: 'h-grant', occurredAt: at(0), lotId: LOT, creditsMillicredits: millicredits, reason: 'test', expiresAt: null, grantedBy: 'test' },
-});
-
-const spend = (index: number, minute: number): AccountEvent => ({
-  type: 'CreditsUsed',
-  schemaVersion: 1,
-  data: {
-    accountId: 'acct-1',
-    commandId: `key:spend-${index}`,
-    requestHash: `h-${index}`,
-    occurredAt: at(minute),
-    usageId: `usage-${index}`,
-    service: 'sms',
-    unit: 'message',
-    quantity: 1,
-    rateCardVersion: 'v1',
-    unitPriceMillicredits: 1000,
-    per: 1,
-    chargedMillicredits: 1000,
-    draws: [{ lotId: LOT, millicredits: 1000 }],
-    metadata: {},
-  },
-});
+const GRANT = 'key:grant';
+const spend = (index: number, minute: number): AccountEvent => used(`key:spend-${index}`, at(minute), 'sms', 1, 1000, [draw(GRANT, 1000)]);
 
 /** A grant, then `count` spends at the given minutes. */
 const history = (minutes: readonly number[]): { event: AccountEvent; position: number }[] => [
-  { event: grant((minutes.length + 1) * 1000), position: 0 },
+  { event: granted(GRANT, at(0), (minutes.length + 1) * 1000, null), position: 0 },
   ...minutes.map((minute, index) => ({ event: spend(index, minute), position: index + 1 })),
 ];
 
