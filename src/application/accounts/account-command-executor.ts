@@ -179,7 +179,7 @@ export class AccountCommandExecutor {
       for (const accountId of accounts) this.busy.add(accountId);
       this.inFlight += 1;
       this.lastStartedAt = performance.now();
-      void this.runBatch(batch).finally(() => {
+      void this.runBatch(batch, () => {
         this.inFlight -= 1;
         if (this.inFlight === 0 && this.overlapTimer !== undefined) {
           clearTimeout(this.overlapTimer);
@@ -191,7 +191,9 @@ export class AccountCommandExecutor {
           const cached = this.cache.get(accountId);
           if (cached !== undefined) releaseSaved(cached);
         }
-        if (this.queue.length > 0) this.schedule();
+        // At once, not on the next turn: a hot account's next batch goes to the store before
+        // the answers of this one are written.
+        if (this.queue.length > 0) this.pump();
       });
     }
   }
@@ -209,8 +211,19 @@ export class AccountCommandExecutor {
     return batch;
   }
 
-  /** Settles every command of the batch; never throws. */
-  private async runBatch(batch: readonly Pending[]): Promise<void> {
+  /**
+   * Settles every command of the batch, then calls `ended` in the same synchronous stretch
+   * (before any answer's continuation runs); never throws.
+   */
+  private async runBatch(batch: readonly Pending[], ended: () => void): Promise<void> {
+    try {
+      await this.decideAndAppend(batch);
+    } finally {
+      ended();
+    }
+  }
+
+  private async decideAndAppend(batch: readonly Pending[]): Promise<void> {
     const byAccount = new Map<string, Pending[]>();
     for (const pending of batch) {
       const list = byAccount.get(pending.command.accountId) ?? [];
