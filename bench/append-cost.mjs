@@ -1,0 +1,111 @@
+// What one append costs the Postgres server, by the number of streams in the batch: appends
+// through the service's own PostgresEventStore.appendBatch (ledger_append_events), one in
+// flight at a time, each stream getting one CreditsUsed-sized event, on a scratch database
+// that is dropped afterwards. Postgres CPU is every `postgres` process's ticks from /proc over
+// the measured calls (so it includes the WAL writer's share of the commits).
+//
+//   npm run -s build && node bench/append-cost.mjs [streams per call, comma-separated] [events per size]
+//   node bench/append-cost.mjs 1,4,16,64 6000
+//
+// BENCH_DATABASE_URL picks the server (default the local one). A diagnostic, not part of `npm run bench`.
+import 'reflect-metadata';
+import { createHash, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { commOf, readProc, ticksOf } from './lib/load.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const { PgSqlClient } = require(join(ROOT, 'dist/infrastructure/postgres/sql-client.js'));
+const { PostgresEventStore } = require(join(ROOT, 'dist/infrastructure/event-store/postgres-event-store.js'));
+
+const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const sizes = (process.argv[2] ?? '1,4,16,64').split(',').map(Number);
+const eventsPerSize = Number(process.argv[3] ?? 6000);
+const ACCOUNTS = 2000;
+const TICK_MS = 10;
+
+const postgresTicks = () => {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readProc(`/proc/${entry}/stat`);
+    if (stat !== null && commOf(stat) === 'postgres') ticks += ticksOf(stat);
+  }
+  return ticks;
+};
+
+const hashOf = (value) => createHash('sha256').update(value).digest('hex');
+const usedEvent = (accountId) => ({
+  eventId: randomUUID(),
+  type: 'CreditsUsed',
+  data: {
+    accountId,
+    commandId: `request:${randomUUID()}`,
+    requestHash: hashOf(accountId),
+    occurredAt: new Date().toISOString(),
+    usageId: randomUUID(),
+    service: 'sms',
+    unit: 'message',
+    quantity: 1,
+    rateCardVersion: '2026-01-01',
+    unitPriceMillicredits: 1000,
+    per: 1,
+    chargedMillicredits: 1000,
+    draws: [{ lotId: `grant-${accountId}`, millicredits: 1000 }],
+    metadata: {},
+  },
+  metadata: { schemaVersion: 1, prevHash: hashOf('previous'), hash: hashOf('this') },
+});
+
+const database = `ledger_bench_append_${randomUUID().slice(0, 8)}`;
+const admin = new pg.Client(serverUrl);
+await admin.connect();
+await admin.query(`CREATE DATABASE ${database}`);
+const url = new URL(serverUrl);
+url.pathname = `/${database}`;
+const sql = PgSqlClient.connect(url.toString(), 4);
+try {
+  const store = await PostgresEventStore.open(sql);
+  const expected = new Array(ACCOUNTS).fill('no_stream');
+  let next = 0;
+  const appendOnce = async (streams) => {
+    const accounts = Array.from({ length: streams }, () => next++ % ACCOUNTS);
+    const outcomes = await store.appendBatch(
+      accounts.map((account) => ({ streamId: `credit-account-a${account}`, events: [usedEvent(`a${account}`)], expected: expected[account] })),
+    );
+    outcomes.forEach((outcome, index) => {
+      if (!outcome.ok) throw new Error(`append to a${accounts[index]} refused`);
+      expected[accounts[index]] = outcome.nextExpectedRevision;
+    });
+  };
+  for (const streams of sizes) {
+    const calls = Math.max(50, Math.floor(eventsPerSize / streams));
+    for (let warm = 0; warm < 20; warm += 1) await appendOnce(streams);
+    const ticksBefore = postgresTicks();
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    for (let call = 0; call < calls; call += 1) await appendOnce(streams);
+    const elapsed = performance.now() - started;
+    const cpu = process.cpuUsage(cpuBefore);
+    const postgresMs = (postgresTicks() - ticksBefore) * TICK_MS;
+    console.log(
+      JSON.stringify({
+        streamsPerCall: streams,
+        calls,
+        msPerCall: Number((elapsed / calls).toFixed(3)),
+        postgresCpuMsPerCall: Number((postgresMs / calls).toFixed(3)),
+        postgresCpuMsPerEvent: Number((postgresMs / calls / streams).toFixed(4)),
+        nodeCpuMsPerCall: Number(((cpu.user + cpu.system) / 1000 / calls).toFixed(3)),
+      }),
+    );
+  }
+  await store.close();
+} finally {
+  await sql.close();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+}
