@@ -33,11 +33,15 @@ export const readCheckpoint = async (sql: SqlExecutor, name: string, lock = fals
  * two never deadlock) and lets the batch commit without waiting for its WAL flush: a
  * read model is rebuilt from the log, and its checkpoint commits with its rows, so a
  * crash loses at most the last batches, which are applied again. Events themselves are
- * always committed durably.
+ * always committed durably. The batch's statements keep their generic plans (planned once
+ * per connection, not per batch as the pool's force_custom_plan would): every one is a
+ * primary-key probe, an upsert or an insert, and their generic plans use the indexes even
+ * when first planned on empty tables.
  */
 export const lockCheckpointsForBatch = async (tx: SqlExecutor, names: readonly string[]): Promise<Map<string, bigint | null>> => {
   const rows = await tx.query<{ name: string; position: string | null }>(
-    `SELECT name, position::text AS position, set_config('synchronous_commit', 'off', true) AS durability
+    `SELECT name, position::text AS position, set_config('synchronous_commit', 'off', true) AS durability,
+            set_config('plan_cache_mode', 'force_generic_plan', true) AS plans
        FROM ${CHECKPOINTS_TABLE} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
     [names],
   );

@@ -65,6 +65,9 @@ export class PgSqlClient implements SqlClient {
   static connect(connectionString: string, maxConnections = 10): PgSqlClient {
     // Prepared statements (below) are planned for their actual parameters every time: a
     // generic plan cannot see how many accounts an `= ANY($1)` names and may scan a table.
+    // Two hot paths whose generic plans were checked to probe the same indexes even when
+    // planned on empty tables opt out: ledger_append_events (its own SET clause) and the
+    // projection batches (lockCheckpointsForBatch, for their transaction only).
     const pool = new Pool({ connectionString, max: maxConnections, options: '-c plan_cache_mode=force_custom_plan' });
     // An idle connection the server closes (restart, failover) is dropped and replaced on
     // the next checkout; without a listener pg would crash the process.

@@ -229,6 +229,42 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     await expectSameAsReplay(sql, store, PROJECTIONS);
   });
 
+  it('runs each batch with generic plans and asynchronous commit, set for that transaction only', async () => {
+    const sql = database.client;
+    const recorded = history(2, 40);
+    await appendHistory(store, recorded.appends);
+    const head = await lastLogPosition(sql);
+    const seen: Array<{ plans: string; durability: string }> = [];
+    const probe: Projection = {
+      name: 'settings_probe',
+      tables: [],
+      createTables: async () => undefined,
+      createSecondaryIndexes: async () => undefined,
+      apply: async (tx) => {
+        const [row] = await tx.query<{ plans: string; durability: string }>(
+          `SELECT current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS durability`,
+        );
+        if (row !== undefined) seen.push(row);
+      },
+    };
+    const settingsNow = () =>
+      Promise.all(Array.from({ length: 4 }, () => sql.query<{ plans: string; durability: string }>(`SELECT current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS durability`)));
+    const before = (await settingsNow()).flat();
+    expect(before.map((row) => row.durability)).toEqual(Array(4).fill('on'));
+    expect(before.some((row) => row.plans === 'force_generic_plan')).toBe(false);
+    const watched = watchedRunner(sql, store, probe);
+    cleanups.push(async () => void (await watched.runner.stop()));
+    await watched.runner.start();
+    await waitForCheckpoints(sql, [probe.name], head);
+    await watched.runner.stop();
+    expect(watched.errors).toEqual([]);
+    expect(seen.length).toBe(watched.batches.length);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(new Set(seen.map((row) => `${row.plans}/${row.durability}`))).toEqual(new Set(['force_generic_plan/off']));
+    // Local to the batch's transaction: the pool's sessions keep their own settings.
+    expect((await settingsNow()).flat()).toEqual(before);
+  });
+
   it('respects a checkpoint another process moved ahead: that projection skips what it already holds', async () => {
     const sql = database.client;
     const recorded = history(7, 120);
