@@ -4,7 +4,7 @@ import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 
 const event = (id: number) => ({ eventId: randomUUID(), type: 'Probe', data: { id }, metadata: {} });
 
-describe.each(testDatabaseTargets())('PostgreSQL event store: plans of the append function on %s', (_name, createDatabase) => {
+describe.each(testDatabaseTargets())('PostgreSQL event store: plans kept by its functions on %s', (_name, createDatabase) => {
   let database: TestDatabase;
   let store: PostgresEventStore;
 
@@ -25,6 +25,14 @@ describe.each(testDatabaseTargets())('PostgreSQL event store: plans of the appen
       `SELECT proconfig AS config FROM pg_proc WHERE proname = 'ledger_append_events'`,
     );
     expect(row?.config).toEqual(['plan_cache_mode=force_generic_plan']);
+  });
+
+  // As an SQL function it was inlined and planned again on every read of the log.
+  it('reads the horizon through a PL/pgSQL function, whose query a session plans once', async () => {
+    const [row] = await database.client.query<{ language: string }>(
+      `SELECT l.lanname AS language FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'ledger_read_horizon'`,
+    );
+    expect(row?.language).toBe('plpgsql');
   });
 
   it('appends batches of every size with the plans kept from the first calls', async () => {

