@@ -74,11 +74,11 @@ $$;
 --
 -- p_data and p_metadata are json, so an event's text goes into the log as it came.
 --
--- plan_cache_mode: with the default (auto), Postgres kept choosing custom plans for the
--- statements below, i.e. planned them again on every call: a one-stream append cost the
--- server 0.74 ms of CPU that way and 0.35 ms with generic plans (node bench/append-cost.mjs).
--- The generic plans use the same indexes and array scans (the event insert hash-joins
--- them), and batches of 64 streams got cheaper too.
+-- plan_cache_mode: the service's connections force custom plans (PgSqlClient), and under
+-- the default (auto) Postgres chose them too, so the statements below were planned again
+-- on every call: a one-stream append cost the server 0.70 ms of CPU that way and 0.29 ms
+-- with generic plans (node bench/append-cost.mjs). The generic plans use the same indexes
+-- and array scans (the event insert hash-joins them), and 64-stream batches got cheaper too.
 CREATE OR REPLACE FUNCTION ledger_append_events(
   p_stream_ids text[],
   p_expected bigint[],
