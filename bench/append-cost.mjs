@@ -1,8 +1,9 @@
 // What one append costs the Postgres server, by the number of streams in the batch: appends
 // through the service's own PostgresEventStore.appendBatch (ledger_append_events), one in
 // flight at a time, each stream getting one CreditsUsed-sized event, on a scratch database
-// that is dropped afterwards. Postgres CPU is every `postgres` process's ticks from /proc over
-// the measured calls (so it includes the WAL writer's share of the commits).
+// that is dropped afterwards. CPU comes from bench/lib/load.mjs' cpuMeter (/proc): Postgres is
+// this database's backends and the server's own processes (so the WAL writer's share of the
+// commits is in it), Node is this process.
 //
 //   npm run -s build && node bench/append-cost.mjs [streams per call, comma-separated] [events per size]
 //   node bench/append-cost.mjs 1,4,16,64 6000
@@ -11,11 +12,10 @@
 import 'reflect-metadata';
 import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { commOf, readProc, ticksOf } from './lib/load.mjs';
+import { cpuMeter } from './lib/load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -26,17 +26,6 @@ const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const sizes = (process.argv[2] ?? '1,4,16,64').split(',').map(Number);
 const eventsPerSize = Number(process.argv[3] ?? 6000);
 const ACCOUNTS = 2000;
-const TICK_MS = 10;
-
-const postgresTicks = () => {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readProc(`/proc/${entry}/stat`);
-    if (stat !== null && commOf(stat) === 'postgres') ticks += ticksOf(stat);
-  }
-  return ticks;
-};
 
 const hashOf = (value) => createHash('sha256').update(value).digest('hex');
 const usedEvent = (accountId) => ({
@@ -82,16 +71,19 @@ try {
       expected[accounts[index]] = outcome.nextExpectedRevision;
     });
   };
+  // Postgres: this database's backends and the server's own processes (the WAL writer among them).
+  const meter = cpuMeter(() => ({}), database);
+  /** CPU ms from a `cpuMeter` share, in % of one core, over `seconds`. */
+  const cpuMs = (percent, seconds) => percent * seconds * 10;
   for (const streams of sizes) {
     const calls = Math.max(50, Math.floor(eventsPerSize / streams));
     for (let warm = 0; warm < 20; warm += 1) await appendOnce(streams);
-    const ticksBefore = postgresTicks();
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
+    const from = meter.snapshot();
     for (let call = 0; call < calls; call += 1) await appendOnce(streams);
-    const elapsed = performance.now() - started;
-    const cpu = process.cpuUsage(cpuBefore);
-    const postgresMs = (postgresTicks() - ticksBefore) * TICK_MS;
+    const used = meter.since(from);
+    const elapsed = used.seconds * 1000;
+    const postgresMs = cpuMs(used.postgresPercent, used.seconds);
+    const nodeMs = cpuMs(used.loadGeneratorPercent, used.seconds);
     console.log(
       JSON.stringify({
         streamsPerCall: streams,
@@ -99,7 +91,7 @@ try {
         msPerCall: Number((elapsed / calls).toFixed(3)),
         postgresCpuMsPerCall: Number((postgresMs / calls).toFixed(3)),
         postgresCpuMsPerEvent: Number((postgresMs / calls / streams).toFixed(4)),
-        nodeCpuMsPerCall: Number(((cpu.user + cpu.system) / 1000 / calls).toFixed(3)),
+        nodeCpuMsPerCall: Number((nodeMs / calls).toFixed(3)),
       }),
     );
   }

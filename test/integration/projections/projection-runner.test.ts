@@ -234,21 +234,20 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     const recorded = history(2, 40);
     await appendHistory(store, recorded.appends);
     const head = await lastLogPosition(sql);
-    const seen: Array<{ plans: string; durability: string }> = [];
+    type Settings = { plans: string; durability: string };
+    const SETTINGS = `SELECT current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS durability`;
+    const seen: Settings[] = [];
     const probe: Projection = {
       name: 'settings_probe',
       tables: [],
       createTables: async () => undefined,
       createSecondaryIndexes: async () => undefined,
       apply: async (tx) => {
-        const [row] = await tx.query<{ plans: string; durability: string }>(
-          `SELECT current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS durability`,
-        );
+        const [row] = await tx.query<Settings>(SETTINGS);
         if (row !== undefined) seen.push(row);
       },
     };
-    const settingsNow = () =>
-      Promise.all(Array.from({ length: 4 }, () => sql.query<{ plans: string; durability: string }>(`SELECT current_setting('plan_cache_mode') AS plans, current_setting('synchronous_commit') AS durability`)));
+    const settingsNow = () => Promise.all(Array.from({ length: 4 }, () => sql.query<Settings>(SETTINGS)));
     const before = (await settingsNow()).flat();
     expect(before.map((row) => row.durability)).toEqual(Array(4).fill('on'));
     expect(before.some((row) => row.plans === 'force_generic_plan')).toBe(false);
