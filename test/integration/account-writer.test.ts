@@ -421,50 +421,88 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     expect(recordOf(repeat)).toStrictEqual(recordOf(first));
   });
 
-  it('reads archive chunks written in the earlier JSON form of ids', async () => {
-    const { first } = await archivedAccount('legacy', 4, 'legacy-key');
-    // Rewrite every chunk of the account as a process of the earlier version wrote it.
-    const streamId = accountStreamId('legacy');
-    const records = await database.client.query<{ command_id: string; at: string }>(
+  /** The account's archived commands, oldest first: ids and when each was recorded (epoch ms), from their records' rows. */
+  const archivedRows = async (streamId: string) => {
+    const rows = await database.client.query<{ command_id: string; at: string }>(
       `SELECT command_id, (extract(epoch FROM recorded_at) * 1000)::bigint::text AS at FROM account_command_records WHERE stream_id = $1 ORDER BY recorded_at`,
       [streamId],
     );
-    expect(records.length).toBeGreaterThanOrEqual(100);
+    expect(rows.length).toBeGreaterThanOrEqual(100);
+    return rows.map((row) => ({ commandId: row.command_id, at: Number(row.at) }));
+  };
+
+  /** Replaces every chunk of the account with one chunk in `commands`, as a process of an earlier version wrote it. */
+  const rewriteChunks = async (streamId: string, commands: string) => {
     await database.client.query(`DELETE FROM account_archived_commands WHERE stream_id = $1`, [streamId]);
-    const legacy = JSON.stringify({ ids: records.map((row) => row.command_id), recordedAt: records.map((row) => Number(row.at)) });
     await database.client.query(
       `INSERT INTO account_archived_commands (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, now(), $3)`,
-      [streamId, randomUUID(), legacy],
+      [streamId, randomUUID(), commands],
     );
+  };
+
+  /** A chunk as snapshot version 4 wrote it: base64 of a little-endian float64 pair (archiveKey, recorded at) per command. */
+  const version4Chunk = (rows: readonly { commandId: string; at: number }[]): string => {
+    const bytes = Buffer.alloc(rows.length * 16);
+    rows.forEach((row, index) => {
+      bytes.writeDoubleLE(archiveKey(row.commandId), index * 16);
+      bytes.writeDoubleLE(row.at, index * 16 + 8);
+    });
+    return JSON.stringify({ ids: [], recordedAt: [], keys: bytes.toString('base64') });
+  };
+
+  it.each([
+    ['the JSON form of ids (version 3)', (rows: readonly { commandId: string; at: number }[]) =>
+      JSON.stringify({ ids: rows.map((row) => row.commandId), recordedAt: rows.map((row) => row.at) })],
+    ['float64 pairs in base64 (version 4)', version4Chunk],
+  ])('reads archive chunks written as %s', async (_form, chunkOf) => {
+    const accountId = `earlier-${chunkOf === version4Chunk ? 4 : 3}`;
+    const { first } = await archivedAccount(accountId, 4, `${accountId}-key`);
+    const streamId = accountStreamId(accountId);
+    const rows = await archivedRows(streamId);
+    await rewriteChunks(streamId, chunkOf(rows));
 
     const fresh = await writer();
-    const loaded = await fresh.accounts.load('legacy');
-    expectWholeWindow(loaded, (await replayed('legacy')).state);
-    expect(loaded.archivedCommands.recordedAt(archiveKey('legacy-key'))).toBe(Number(records.find((row) => row.command_id === 'legacy-key')?.at));
-    const repeat = await fresh.executor.execute(spend('legacy', 4, 'legacy-key'));
+    const loaded = await fresh.accounts.load(accountId);
+    expectWholeWindow(loaded, (await replayed(accountId)).state);
+    expect(loaded.archivedCommands.recordedAt(archiveKey(`${accountId}-key`))).toBe(rows.find((row) => row.commandId === `${accountId}-key`)?.at);
+    const repeat = await fresh.executor.execute(spend(accountId, 4, `${accountId}-key`));
     expect(repeat.status).toBe('replayed');
     expect(recordOf(repeat)).toEqual(recordOf(first));
   });
 
-  it('writes chunks a process of snapshot version 3 parses as archiving nothing, under snapshots it ignores; and starts from its version-3 snapshots', async () => {
+  it('packs its chunks, leaving processes of snapshot versions 3 and 4 a chunk they parse as archiving nothing, under snapshots they ignore; and starts from their snapshots', async () => {
     const { first } = await archivedAccount('mixed', 6, 'mixed-key');
     const streamId = accountStreamId('mixed');
-    // What a version-3 process does with them: it reads only version-3 rows, and parses every chunk as { ids, recordedAt }.
+    // What an earlier process does with them: it reads only rows of its own versions, and parses every
+    // chunk's `commands`, as { ids, recordedAt } (version 3) or as base64 pairs in `keys` (version 4).
     const [row] = await database.client.query<{ version: number }>(`SELECT version FROM account_snapshots WHERE stream_id = $1`, [streamId]);
-    expect(row?.version).toBe(4);
-    const chunks = await database.client.query<{ commands: string }>(`SELECT commands FROM account_archived_commands WHERE stream_id = $1`, [streamId]);
+    expect(row?.version).toBe(5);
+    const chunks = await database.client.query<{ commands: string; packed_bytes: number | null }>(
+      `SELECT commands, length(packed) AS packed_bytes FROM account_archived_commands WHERE stream_id = $1`,
+      [streamId],
+    );
     expect(chunks.length).toBeGreaterThan(0);
-    for (const chunk of chunks) expect(JSON.parse(chunk.commands)).toMatchObject({ ids: [], recordedAt: [] });
+    for (const chunk of chunks) {
+      expect(JSON.parse(chunk.commands)).toStrictEqual({ ids: [], recordedAt: [], keys: '' });
+      expect(chunk.packed_bytes).toBeGreaterThan(0);
+    }
+    // Packed, a command takes 7 bytes of key and 1 to 8 of time: well under the 16 of version 4.
+    const archived = (await writer()).accounts;
+    const loadedNow = await archived.load('mixed');
+    const packedBytes = chunks.reduce((sum, chunk) => sum + (chunk.packed_bytes ?? 0), 0);
+    expect(packedBytes).toBeLessThan(loadedNow.archivedCommands.size * 12);
 
-    // A version-3 snapshot (the same state) is loaded, not replayed from the start.
-    await database.client.query(`UPDATE account_snapshots SET version = 3 WHERE stream_id = $1`, [streamId]);
-    const fresh = await writer();
-    const loaded = await fresh.accounts.load('mixed');
-    expect(loaded.eventsSinceSnapshot).toBeLessThan(122 - 90);
-    expectWholeWindow(loaded, (await replayed('mixed')).state);
-    const repeat = await fresh.executor.execute(spend('mixed', 6, 'mixed-key'));
-    expect(repeat.status).toBe('replayed');
-    expect(recordOf(repeat)).toEqual(recordOf(first));
+    for (const version of [3, 4]) {
+      // A snapshot of an earlier version (the same state) is loaded, not replayed from the start.
+      await database.client.query(`UPDATE account_snapshots SET version = $2 WHERE stream_id = $1`, [streamId, version]);
+      const fresh = await writer();
+      const loaded = await fresh.accounts.load('mixed');
+      expect(loaded.eventsSinceSnapshot).toBeLessThan(122 - 90);
+      expectWholeWindow(loaded, (await replayed('mixed')).state);
+      const repeat = await fresh.executor.execute(spend('mixed', 6, 'mixed-key'));
+      expect(repeat.status).toBe('replayed');
+      expect(recordOf(repeat)).toEqual(recordOf(first));
+    }
   });
 
   it('refuses to load an account whose archive chunk was cut short, rather than forget the ids it held', async () => {
@@ -473,14 +511,17 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
     await Promise.all(Array.from({ length: 120 }, () => executor.execute(spend('cut', 1))));
     await snapshotReaches('cut', 100);
     const streamId = accountStreamId('cut');
-    const [chunk] = await database.client.query<{ chunk_id: string; commands: string }>(
-      `SELECT chunk_id::text AS chunk_id, commands FROM account_archived_commands WHERE stream_id = $1`,
-      [streamId],
-    );
-    const parsed = JSON.parse(chunk?.commands ?? '{}') as { keys: string };
-    const cut = JSON.stringify({ ...parsed, keys: Buffer.from(parsed.keys, 'base64').subarray(0, 100).toString('base64') });
-    await database.client.query(`UPDATE account_archived_commands SET commands = $2 WHERE chunk_id = $1::uuid`, [chunk?.chunk_id, cut]);
-    await expect((await writer()).accounts.load('cut')).rejects.toThrow(/archive chunk of 100 bytes is not whole/);
+    const rows = await archivedRows(streamId);
+    const [chunk] = await database.client.query<{ chunk_id: string }>(`SELECT chunk_id::text AS chunk_id FROM account_archived_commands WHERE stream_id = $1`, [
+      streamId,
+    ]);
+    await database.client.query(`UPDATE account_archived_commands SET packed = substring(packed FROM 1 FOR 100) WHERE chunk_id = $1::uuid`, [chunk?.chunk_id]);
+    await expect((await writer()).accounts.load('cut')).rejects.toThrow(/packed archive chunk of 100 bytes is not whole/);
+
+    // A chunk of version 4, cut.
+    const whole = JSON.parse(version4Chunk(rows)) as { keys: string };
+    await rewriteChunks(streamId, JSON.stringify({ ...whole, keys: Buffer.from(whole.keys, 'base64').subarray(0, 100).toString('base64') }));
+    await expect((await writer()).accounts.load('cut')).rejects.toThrow(/archive chunk of 100 bytes is not whole \(pairs of 16\)/);
   });
 
   it('never applies a command again when the archive lost the record its snapshot names', async () => {

@@ -165,6 +165,41 @@ describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (name
     expect(row).toEqual({ chunks: '0', records: '0' });
   });
 
+  it('adds the packed column to an archive a process of snapshot version 4 left, and reads its chunks beside packed ones', async () => {
+    const older = [spendRecord(1, 60 * 60_000), spendRecord(2, 30 * 60_000)];
+    await (await PostgresSnapshotStore.open(database.client)).write(snapshotOf('account-a', 2, older), NOW - 2 * DAY_MS);
+    // As version 4 left it: no packed column, a version-4 snapshot, and its chunk as float64 pairs in base64.
+    const pairs = Buffer.alloc(older.length * 16);
+    older.forEach((record, index) => {
+      pairs.writeDoubleLE(archiveKey(record.commandId), index * 16);
+      pairs.writeDoubleLE(Date.parse(record.recordedAt), index * 16 + 8);
+    });
+    await database.client.query(`DELETE FROM account_archived_commands`);
+    await database.client.query(`ALTER TABLE account_archived_commands DROP COLUMN packed`);
+    await database.client.query(`UPDATE account_snapshots SET version = 4`);
+    await database.client.query(
+      `INSERT INTO account_archived_commands (stream_id, chunk_id, newest_recorded_at, commands) VALUES ('account-a', $1, $2, $3)`,
+      [randomUUID(), older[1]?.recordedAt, JSON.stringify({ ids: [], recordedAt: [], keys: pairs.toString('base64') })],
+    );
+
+    const store = await PostgresSnapshotStore.open(database.client);
+    const newer = spendRecord(3, 60_000);
+    const fromVersion4 = await store.read('account-a');
+    await store.write(snapshotOf('account-a', 3, [newer]), NOW - 2 * DAY_MS);
+    const fromBoth = await store.read('account-a');
+
+    expect([...(fromVersion4?.archivedCommands.keys() ?? [])]).toEqual(older.map((record) => archiveKey(record.commandId)));
+    expect([...(fromBoth?.archivedCommands.keys() ?? [])]).toEqual([...older, newer].map((record) => archiveKey(record.commandId)));
+    for (const record of [...older, newer]) expect(fromBoth?.archivedCommands.recordedAt(archiveKey(record.commandId))).toBe(Date.parse(record.recordedAt));
+    const rows = await database.client.query<{ version: number; packed: boolean }>(
+      `SELECT (SELECT version FROM account_snapshots) AS version, packed IS NOT NULL AS packed FROM account_archived_commands ORDER BY newest_recorded_at`,
+    );
+    expect(rows).toEqual([
+      { version: 5, packed: false },
+      { version: 5, packed: true },
+    ]);
+  });
+
   it('writes the snapshots of many streams in a few transactions of at most 256', async () => {
     const store = await PostgresSnapshotStore.open(database.client);
     const many = Array.from({ length: 600 }, (_, index) => snapshotOf(`account-${index}`, 1, [spendRecord(index, 60_000)]));

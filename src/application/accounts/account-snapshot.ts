@@ -10,14 +10,15 @@ import type { ArchivedCommands } from './archived-commands';
  * the log without them, and a snapshot of another schema version is ignored.
  * Bump the version whenever AccountState or evolve changes what a replay produces.
  */
-export const ACCOUNT_SNAPSHOT_VERSION = 4;
+export const ACCOUNT_SNAPSHOT_VERSION = 5;
 
 /**
- * Versions a load may start from. 3 holds the same state as 4; its archive chunks name
- * ids instead of keys, and 4 reads both. A version-3 process reads only version 3, so it
- * never starts from a snapshot whose archived ids it cannot read (see the store's chunks).
+ * Versions a load may start from. 3, 4 and 5 hold the same state and differ in how their
+ * archive chunks are kept: 3 names ids, 4 keys, and 5 packs the keys (see the store's
+ * chunks); 5 reads all three. A process of version 3 or 4 reads only its own versions, so
+ * it never starts from a snapshot whose archived ids it cannot read.
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly number[] = [3, ACCOUNT_SNAPSHOT_VERSION];
+export const READABLE_SNAPSHOT_VERSIONS: readonly number[] = [3, 4, ACCOUNT_SNAPSHOT_VERSION];
 
 /**
  * The idempotency window of a long-lived account holds tens of thousands of command

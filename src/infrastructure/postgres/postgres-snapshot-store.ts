@@ -14,6 +14,7 @@ import {
   type SnapshotToWrite,
   type StoredCommandRecord,
 } from '../../application/accounts/account-snapshot';
+import { packArchiveChunk, unpackArchiveChunk } from './packed-archive-chunk';
 import type { SqlClient } from './sql-client';
 
 const SNAPSHOTS_TABLE = 'account_snapshots';
@@ -52,6 +53,16 @@ const ARCHIVE_SCHEMA = `
   -- Read whole at every load: kept uncompressed, which reads back faster than pglz decompresses.
   ALTER TABLE ${ARCHIVE_TABLE} ALTER COLUMN commands SET STORAGE EXTERNAL;
   CREATE INDEX IF NOT EXISTS ${ARCHIVE_TABLE}_newest ON ${ARCHIVE_TABLE} (stream_id, newest_recorded_at);
+`;
+
+/**
+ * Snapshot version 5 writes its chunks packed (packed-archive-chunk.ts) into their own
+ * column, and leaves in `commands` a chunk of version 4 that names nothing (EMPTY_CHUNK).
+ * Uncompressed too: the keys are random bits.
+ */
+const ARCHIVE_PACKED_SCHEMA = `
+  ALTER TABLE ${ARCHIVE_TABLE} ADD COLUMN IF NOT EXISTS packed bytea;
+  ALTER TABLE ${ARCHIVE_TABLE} ALTER COLUMN packed SET STORAGE EXTERNAL;
 `;
 
 const RECORDS_SCHEMA = `
@@ -103,14 +114,18 @@ interface SnapshotRow {
 }
 
 /**
- * The commands one snapshot archived, as JSON: `keys` is base64 of one little-endian
- * float64 pair per command, its archiveKey and when it was recorded (epoch ms). A chunk
- * of 33,000 commands is 700 KB instead of 2 MB of JSON ids, and is read without parsing
- * or hashing one string. `ids` and `recordedAt` are there, empty, for processes of
- * snapshot version 3, which wrote the ids themselves (LegacyChunk): such a process reads
- * such a chunk as archiving nothing, and never needs it, since it ignores the version-4
- * snapshots these chunks belong to (a version-3 snapshot it writes later archives its
- * whole window again, from a full replay or from its own earlier snapshot).
+ * The commands one snapshot of version 4 archived, as JSON: `keys` is base64 of one
+ * little-endian float64 pair per command, its archiveKey and when it was recorded (epoch
+ * ms). A chunk of 33,000 commands is 700 KB instead of 2 MB of JSON ids, and is read
+ * without parsing or hashing one string. `ids` and `recordedAt` are there, empty, for
+ * processes of snapshot version 3, which wrote the ids themselves (LegacyChunk): such a
+ * process reads such a chunk as archiving nothing, and never needs it, since it ignores
+ * the version-4 snapshots these chunks belong to (a version-3 snapshot it writes later
+ * archives its whole window again, from a full replay or from its own earlier snapshot).
+ *
+ * Version 5 packs its chunks in the `packed` column and leaves EMPTY_CHUNK here, which
+ * processes of versions 3 and 4 read as archiving nothing, under version-5 snapshots they
+ * ignore, in the same way.
  */
 interface ArchivedChunk {
   readonly ids: readonly [];
@@ -127,18 +142,25 @@ interface LegacyChunk {
 
 const PAIR_BYTES = 16;
 const LITTLE_ENDIAN = endianness() === 'LE';
+const EMPTY_CHUNK = JSON.stringify({ ids: [], recordedAt: [], keys: '' } satisfies ArchivedChunk);
 
-const encodeChunk = (records: readonly CommandRecord[]): string => {
-  const bytes = Buffer.allocUnsafe(records.length * PAIR_BYTES);
-  records.forEach((record, index) => {
-    bytes.writeDoubleLE(archiveKey(record.commandId), index * PAIR_BYTES);
-    bytes.writeDoubleLE(Date.parse(record.recordedAt), index * PAIR_BYTES + 8);
-  });
-  return JSON.stringify({ ids: [], recordedAt: [], keys: bytes.toString('base64') } satisfies ArchivedChunk);
-};
+/** A snapshot's chunk as sent to Postgres: the packed bytes in base64, decoded there. */
+const packChunk = (records: readonly CommandRecord[]): string =>
+  packArchiveChunk(
+    records.map((record) => archiveKey(record.commandId)),
+    records.map((record) => Date.parse(record.recordedAt)),
+  ).toString('base64');
+
+/** A chunk as read: packed (version 5, in base64) or else a chunk of version 3 or 4. */
+interface ChunkRow {
+  readonly commands: string | null;
+  readonly packed: string | null;
+}
 
 /** A chunk's (key, recorded at) pairs, in their order. */
-const chunkPairs = (text: string): Float64Array => {
+const chunkPairs = (row: ChunkRow): Float64Array => {
+  if (row.packed !== null) return unpackArchiveChunk(Buffer.from(row.packed, 'base64'));
+  const text = row.commands ?? EMPTY_CHUNK;
   const chunk = JSON.parse(text) as ArchivedChunk | LegacyChunk;
   if (chunk.keys === undefined) {
     const { ids, recordedAt } = chunk;
@@ -182,14 +204,17 @@ export class PostgresSnapshotStore implements SnapshotStore {
   static async open(sql: SqlClient): Promise<PostgresSnapshotStore> {
     await sql.transaction(async (tx) => {
       await tx.query(`SELECT pg_advisory_xact_lock(${SNAPSHOT_MIGRATION_LOCK_KEY})`);
-      const [found] = await tx.query<{ records: string | null; archive: string | null; archived: boolean }>(
+      const [found] = await tx.query<{ records: string | null; archive: string | null; archived: boolean; packed: boolean }>(
         `SELECT to_regclass('${RECORDS_TABLE}')::text AS records, to_regclass('${ARCHIVE_TABLE}')::text AS archive,
                 EXISTS (SELECT 1 FROM information_schema.columns
-                         WHERE table_schema = current_schema() AND table_name = '${SNAPSHOTS_TABLE}' AND column_name = 'archived_commands') AS archived`,
+                         WHERE table_schema = current_schema() AND table_name = '${SNAPSHOTS_TABLE}' AND column_name = 'archived_commands') AS archived,
+                EXISTS (SELECT 1 FROM information_schema.columns
+                         WHERE table_schema = current_schema() AND table_name = '${ARCHIVE_TABLE}' AND column_name = 'packed') AS packed`,
       );
       if (found?.archived !== true) await tx.execScript(SNAPSHOTS_SCHEMA);
       if (found?.records === null || found?.records === undefined) await tx.execScript(RECORDS_SCHEMA);
       if (found?.archive === null || found?.archive === undefined) await tx.execScript(ARCHIVE_SCHEMA);
+      if (found?.packed !== true) await tx.execScript(ARCHIVE_PACKED_SCHEMA);
     });
     return new PostgresSnapshotStore(sql);
   }
@@ -204,12 +229,14 @@ export class PostgresSnapshotStore implements SnapshotStore {
       [streamId, READABLE_SNAPSHOT_VERSIONS],
     );
     if (row === undefined) return undefined;
-    const chunks = await this.sql.query<{ commands: string }>(
-      `SELECT commands FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 ORDER BY newest_recorded_at`,
+    // A packed chunk comes as base64 text: as bytea it would come as hex, twice its size.
+    const chunks = await this.sql.query<ChunkRow>(
+      `SELECT CASE WHEN packed IS NULL THEN commands END AS commands, encode(packed, 'base64') AS packed
+         FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 ORDER BY newest_recorded_at`,
       [streamId],
     );
     // Chunks oldest first, so the index is about oldest first too (releaseArchived forgets from the front).
-    const parts = chunks.map((chunk) => chunkPairs(chunk.commands));
+    const parts = chunks.map(chunkPairs);
     const pairs = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
     let offset = 0;
     for (const part of parts) {
@@ -379,8 +406,9 @@ export class PostgresSnapshotStore implements SnapshotStore {
          SELECT * FROM unnest($8::text[], $9::text[], $10::timestamptz[], $11::bigint[])
            WITH ORDINALITY AS t(stream_id, command_id, recorded_at, position, ord)
        ), chunks AS (
-         INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands)
-           SELECT * FROM unnest($13::text[], $14::uuid[], $15::timestamptz[], $16::text[])
+         INSERT INTO ${ARCHIVE_TABLE} (stream_id, chunk_id, newest_recorded_at, commands, packed)
+           SELECT t.stream_id, t.chunk_id, t.newest, '${EMPTY_CHUNK}', decode(t.packed, 'base64')
+             FROM unnest($13::text[], $14::uuid[], $15::timestamptz[], $16::text[]) AS t(stream_id, chunk_id, newest, packed)
        ), records AS (
          INSERT INTO ${RECORDS_TABLE} AS r (stream_id, command_id, recorded_at, position, record)
            SELECT t.stream_id, t.command_id, t.recorded_at, t.position, e.record::text
@@ -420,7 +448,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
         chunks.map((queued) => queued.snapshot.streamId),
         chunks.map(() => randomUUID()),
         chunks.map((queued) => new Date(queued.newestRecordedAt).toISOString()),
-        chunks.map((queued) => encodeChunk(queued.records)),
+        chunks.map((queued) => packChunk(queued.records)),
       ],
     );
   }
