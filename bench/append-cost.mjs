@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { scratchSession } from './lib/harness.mjs';
 import { cpuMeter } from './lib/load.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,13 +50,10 @@ const usedEvent = (accountId) => ({
   metadata: { schemaVersion: 1, prevHash: hashOf('previous'), hash: hashOf('this') },
 });
 
-const database = `ledger_bench_append_${randomUUID().slice(0, 8)}`;
-const admin = new pg.Client(serverUrl);
-await admin.connect();
-await admin.query(`CREATE DATABASE ${database}`);
-const url = new URL(serverUrl);
-url.pathname = `/${database}`;
-const sql = PgSqlClient.connect(url.toString(), 4);
+// The scratch database is dropped at the end, also on failure and Ctrl-C.
+const session = scratchSession({ serverUrl, prefix: `ledger_bench_append_${randomUUID().slice(0, 8)}`, say: (line) => process.stderr.write(`${line}\n`) });
+const { name: database, url } = await session.createDatabase('log');
+const sql = PgSqlClient.connect(url, 4);
 try {
   const store = await PostgresEventStore.open(sql);
   const expected = new Array(ACCOUNTS).fill('no_stream');
@@ -98,6 +95,5 @@ try {
   await store.close();
 } finally {
   await sql.close();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await session.cleanUp();
 }

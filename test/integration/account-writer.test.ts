@@ -20,6 +20,7 @@ import { ledgerSettings } from '../../src/infrastructure/ledger.module';
 import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
 import { uuidGenerator } from '../../src/infrastructure/system-clock';
 import { ListOpenReservationsHandler, ListOpenReservationsQuery } from '../../src/application/reservations/list-open-reservations';
+import { version4Chunk } from '../support/archive-chunks';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 import { grant, recordOf, SMS_RATE, spend } from '../support/account-commands';
 
@@ -438,16 +439,6 @@ describe.each(testDatabaseTargets())('the batched single writer on %s', (_name, 
       `INSERT INTO account_archived_commands (stream_id, chunk_id, newest_recorded_at, commands) VALUES ($1, $2, now(), $3)`,
       [streamId, randomUUID(), commands],
     );
-  };
-
-  /** A chunk as snapshot version 4 wrote it: base64 of a little-endian float64 pair (archiveKey, recorded at) per command. */
-  const version4Chunk = (rows: readonly { commandId: string; at: number }[]): string => {
-    const bytes = Buffer.alloc(rows.length * 16);
-    rows.forEach((row, index) => {
-      bytes.writeDoubleLE(archiveKey(row.commandId), index * 16);
-      bytes.writeDoubleLE(row.at, index * 16 + 8);
-    });
-    return JSON.stringify({ ids: [], recordedAt: [], keys: bytes.toString('base64') });
   };
 
   it.each([

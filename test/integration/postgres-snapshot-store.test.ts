@@ -3,6 +3,7 @@ import { archiveKey } from '../../src/application/accounts/archived-commands';
 import type { SnapshotToWrite } from '../../src/application/accounts/account-snapshot';
 import { initialAccountState, type AccountState, type CommandRecord } from '../../src/domain/account.state';
 import { PostgresSnapshotStore } from '../../src/infrastructure/postgres/postgres-snapshot-store';
+import { version4Chunk } from '../support/archive-chunks';
 import { testDatabaseTargets, type TestDatabase } from '../support/databases';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -169,17 +170,12 @@ describe.each(testDatabaseTargets())('PostgresSnapshotStore writes on %s', (name
     const older = [spendRecord(1, 60 * 60_000), spendRecord(2, 30 * 60_000)];
     await (await PostgresSnapshotStore.open(database.client)).write(snapshotOf('account-a', 2, older), NOW - 2 * DAY_MS);
     // As version 4 left it: no packed column, a version-4 snapshot, and its chunk as float64 pairs in base64.
-    const pairs = Buffer.alloc(older.length * 16);
-    older.forEach((record, index) => {
-      pairs.writeDoubleLE(archiveKey(record.commandId), index * 16);
-      pairs.writeDoubleLE(Date.parse(record.recordedAt), index * 16 + 8);
-    });
     await database.client.query(`DELETE FROM account_archived_commands`);
     await database.client.query(`ALTER TABLE account_archived_commands DROP COLUMN packed`);
     await database.client.query(`UPDATE account_snapshots SET version = 4`);
     await database.client.query(
       `INSERT INTO account_archived_commands (stream_id, chunk_id, newest_recorded_at, commands) VALUES ('account-a', $1, $2, $3)`,
-      [randomUUID(), older[1]?.recordedAt, JSON.stringify({ ids: [], recordedAt: [], keys: pairs.toString('base64') })],
+      [randomUUID(), older[1]?.recordedAt, version4Chunk(older.map((record) => ({ commandId: record.commandId, at: Date.parse(record.recordedAt) })))],
     );
 
     const store = await PostgresSnapshotStore.open(database.client);

@@ -151,17 +151,16 @@ const packChunk = (records: readonly CommandRecord[]): string =>
     records.map((record) => Date.parse(record.recordedAt)),
   ).toString('base64');
 
-/** A chunk as read: packed (version 5, in base64) or else a chunk of version 3 or 4. */
+/** A chunk as read: packed (version 5, in base64, under EMPTY_CHUNK) or else a chunk of version 3 or 4. */
 interface ChunkRow {
-  readonly commands: string | null;
+  readonly commands: string;
   readonly packed: string | null;
 }
 
 /** A chunk's (key, recorded at) pairs, in their order. */
 const chunkPairs = (row: ChunkRow): Float64Array => {
   if (row.packed !== null) return unpackArchiveChunk(Buffer.from(row.packed, 'base64'));
-  const text = row.commands ?? EMPTY_CHUNK;
-  const chunk = JSON.parse(text) as ArchivedChunk | LegacyChunk;
+  const chunk = JSON.parse(row.commands) as ArchivedChunk | LegacyChunk;
   if (chunk.keys === undefined) {
     const { ids, recordedAt } = chunk;
     const pairs = new Float64Array(ids.length * 2);
@@ -231,7 +230,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
     if (row === undefined) return undefined;
     // A packed chunk comes as base64 text: as bytea it would come as hex, twice its size.
     const chunks = await this.sql.query<ChunkRow>(
-      `SELECT CASE WHEN packed IS NULL THEN commands END AS commands, encode(packed, 'base64') AS packed
+      `SELECT commands, encode(packed, 'base64') AS packed
          FROM ${ARCHIVE_TABLE} WHERE stream_id = $1 ORDER BY newest_recorded_at`,
       [streamId],
     );
