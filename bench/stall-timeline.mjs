@@ -22,6 +22,11 @@
 // CPU columns are clock ticks (1/100 s) in the window: 25 is one core busy for the whole window.
 // Service threads are named by /proc comm: "main" is the event loop; "node" threads are V8's
 // platform workers (GC helpers) and the projections worker (the one busy in every window).
+// After the windows it sets where a spend's time went beside what the client saw: the server's own
+// `http_request_duration_seconds` of the spends and `ledger_event_store_append_duration_seconds`
+// of the appends (from /metrics, before and after the open loop), how late the generator sent,
+// and how many threads were runnable at once (/proc/stat procs_running, sampled every 10 ms):
+// more than the 2 cores means something waited for one.
 // A diagnostic: nothing is written to bench/results.
 import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -76,6 +81,49 @@ const sample = (servicePid, ourDatabase) => {
 };
 
 /** Ticks spent in the window by each name (threads and Postgres processes of one title summed). */
+/** Cumulative bucket counts (le in seconds → count) of one /metrics histogram, summed over the series `keep` accepts. */
+const histogramOf = (text, name, keep) => {
+  const buckets = new Map();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const labels = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
+    if (!keep(labels)) continue;
+    const le = /le="([^"]+)"/.exec(labels)?.[1];
+    if (le === undefined) continue;
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+};
+
+const serverHistograms = async (base) => {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return {
+    spends: histogramOf(text, 'http_request_duration_seconds', (labels) => labels.includes('route="/api/credits/use"') && labels.includes('status_code="200"')),
+    appends: histogramOf(text, 'ledger_event_store_append_duration_seconds', (labels) => labels.includes('outcome="ok"')),
+  };
+};
+
+const SHARE_BOUNDS_MS = [5, 10, 25, 50, 100];
+
+/** "n; ≤ 5 ms a%, ≤ 10 ms b%, …" from the difference of two cumulative histograms. */
+const shares = (before, after) => {
+  const count = (buckets, le) => buckets.get(le) ?? 0;
+  const total = count(after, '+Inf') - count(before, '+Inf');
+  if (total === 0) return 'none';
+  const parts = SHARE_BOUNDS_MS.map((ms) => {
+    const le = String(ms / 1000);
+    return `≤ ${ms} ms ${((100 * (count(after, le) - count(before, le))) / total).toFixed(1)}%`;
+  });
+  return `${total.toLocaleString('en-US')}; ${parts.join(', ')}`;
+};
+
+/** The same shares of a list of latencies in ms. */
+const sharesOf = (latencies) =>
+  `${latencies.length.toLocaleString('en-US')}; ${SHARE_BOUNDS_MS.map((ms) => `≤ ${ms} ms ${((100 * latencies.filter((latency) => latency <= ms).length) / Math.max(1, latencies.length)).toFixed(1)}%`).join(', ')}`;
+
+/** Threads runnable on the machine now, this one (reading) left out. */
+const runnable = () => Number(/^procs_running (\d+)$/m.exec(readProc('/proc/stat') ?? '')?.[1] ?? 1) - 1;
+
 const spent = (from, to) => {
   const by = {};
   const add = (name, ticks) => {
@@ -134,6 +182,9 @@ const main = async () => {
 
     say(`open loop: ${rate.toLocaleString('en-US')} spends/s for ${durationMs / 1000} s`);
     const client = httpClient(base, 256);
+    const metricsBefore = await serverHistograms(base);
+    const running = [];
+    const runQueue = setInterval(() => running.push(runnable()), 10);
     t0 = performance.now();
     inOpenLoop = true;
     const samples = [sample(service.pid, database)];
@@ -148,8 +199,10 @@ const main = async () => {
       onAnswer: (_i, res, answeredAt, scheduledAt) => answers.push({ at: answeredAt, latency: answeredAt - scheduledAt, ok: res.status === 200 }),
     });
     clearInterval(timer);
+    clearInterval(runQueue);
     inOpenLoop = false;
     client.close();
+    const metricsAfter = await serverHistograms(base);
 
     const overall = result.latencyMs;
     process.stdout.write(`offered ${rate}/s, achieved ${result.achievedRate}/s, failed ${result.failed}: p50 ${overall.p50.toFixed(1)} ms, p99 ${overall.p99.toFixed(1)} ms, max ${overall.max.toFixed(1)} ms\n`);
@@ -175,6 +228,16 @@ const main = async () => {
       );
     }
     process.stdout.write(`${slowWindows} of ${samples.length - 1} windows had a spend over ${SLOW_MS} ms\n`);
+    process.stdout.write(`spends as the client saw them (from their scheduled time): ${sharesOf(answers.filter((answer) => answer.ok).map((answer) => answer.latency))}\n`);
+    process.stdout.write(`spends as the server timed them (http_request_duration_seconds): ${shares(metricsBefore.spends, metricsAfter.spends)}\n`);
+    process.stdout.write(`append batches (ledger_event_store_append_duration_seconds): ${shares(metricsBefore.appends, metricsAfter.appends)}\n`);
+    const delay = result.sendDelayMs;
+    process.stdout.write(`the generator sent late by p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms\n`);
+    const cores = os.cpus().length;
+    const mean = running.reduce((sum, value) => sum + value, 0) / Math.max(1, running.length);
+    process.stdout.write(
+      `runnable threads (${running.length} samples every 10 ms): mean ${mean.toFixed(2)} on ${cores} cores; more than ${cores} in ${((100 * running.filter((value) => value > cores).length) / Math.max(1, running.length)).toFixed(1)}% of samples\n`,
+    );
     for (const gc of gcs) process.stdout.write(`${(gc.at / 1000).toFixed(2)} s: ${gc.line.slice(0, 180)}\n`);
     const spends = answers.filter((answer) => answer.ok).length;
     for (const [isolate, sum] of scavenges) {
