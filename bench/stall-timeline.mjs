@@ -80,7 +80,6 @@ const sample = (servicePid, ourDatabase) => {
   return { at: performance.now(), threads, postgres, busy: total - idle, total };
 };
 
-/** Ticks spent in the window by each name (threads and Postgres processes of one title summed). */
 /** Cumulative bucket counts (le in seconds → count) of one /metrics histogram, summed over the series `keep` accepts. */
 const histogramOf = (text, name, keep) => {
   const buckets = new Map();
@@ -105,25 +104,24 @@ const serverHistograms = async (base) => {
 
 const SHARE_BOUNDS_MS = [5, 10, 25, 50, 100];
 
-/** "n; ≤ 5 ms a%, ≤ 10 ms b%, …" from the difference of two cumulative histograms. */
+/** "n; ≤ 5 ms a%, ≤ 10 ms b%, …" of `total` latencies, `within(ms)` of which took at most ms. */
+const shareLine = (total, within) =>
+  total === 0 ? 'none' : `${total.toLocaleString('en-US')}; ${SHARE_BOUNDS_MS.map((ms) => `≤ ${ms} ms ${((100 * within(ms)) / total).toFixed(1)}%`).join(', ')}`;
+
+/** The shares of what a cumulative /metrics histogram counted between two readings. */
 const shares = (before, after) => {
   const count = (buckets, le) => buckets.get(le) ?? 0;
-  const total = count(after, '+Inf') - count(before, '+Inf');
-  if (total === 0) return 'none';
-  const parts = SHARE_BOUNDS_MS.map((ms) => {
-    const le = String(ms / 1000);
-    return `≤ ${ms} ms ${((100 * (count(after, le) - count(before, le))) / total).toFixed(1)}%`;
-  });
-  return `${total.toLocaleString('en-US')}; ${parts.join(', ')}`;
+  const between = (le) => count(after, le) - count(before, le);
+  return shareLine(between('+Inf'), (ms) => between(String(ms / 1000)));
 };
 
 /** The same shares of a list of latencies in ms. */
-const sharesOf = (latencies) =>
-  `${latencies.length.toLocaleString('en-US')}; ${SHARE_BOUNDS_MS.map((ms) => `≤ ${ms} ms ${((100 * latencies.filter((latency) => latency <= ms).length) / Math.max(1, latencies.length)).toFixed(1)}%`).join(', ')}`;
+const sharesOf = (latencies) => shareLine(latencies.length, (ms) => latencies.filter((latency) => latency <= ms).length);
 
 /** Threads runnable on the machine now, this one (reading) left out. */
 const runnable = () => Number(/^procs_running (\d+)$/m.exec(readProc('/proc/stat') ?? '')?.[1] ?? 1) - 1;
 
+/** Ticks spent in the window by each name (threads and Postgres processes of one title summed). */
 const spent = (from, to) => {
   const by = {};
   const add = (name, ticks) => {
