@@ -37,6 +37,17 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { f: 1, e: 2 }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"e":2,"f":1}]},"b":1}');
   });
 
+  it('orders keys by UTF-16 code units, as Array.prototype.sort does, with few keys and with many', () => {
+    const tricky = ['b', 'B', 'a', '', 'aa', 'a0', '10', '9', '\u00e9', 'z', '\ud83d\ude00', '\uffff', '_', ' '];
+    const many = Array.from({ length: 40 }, (_, index) => `k${(index * 7919) % 40}`);
+    for (const keys of [tricky, many, [...tricky, ...many]]) {
+      const value = Object.fromEntries(keys.map((key, index) => [key, index]));
+      const expected = `{${[...keys].sort().map((key) => `${JSON.stringify(key)}:${value[key]}`).join(',')}}`;
+      expect(canonicalJson(value)).toBe(expected);
+      expect(canonicalJson({ nested: [value] })).toBe(`{"nested":[${expected}]}`);
+    }
+  });
+
   it('gives the same text for the same value whatever the key order', () => {
     expect(canonicalJson({ x: 1, y: [1, 2], z: null })).toBe(canonicalJson({ z: null, y: [1, 2], x: 1 }));
   });
