@@ -206,6 +206,7 @@ const balancesTable = (table: TableNamer): TableDefinition => {
 export const balancesProjection: Projection = {
   name: 'balances',
   tables: ['balances'],
+  remembersRows: true,
 
   async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
     const name = identifier(table('balances'));

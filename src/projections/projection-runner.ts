@@ -4,7 +4,7 @@ import { abortablePause } from '../infrastructure/abortable-pause';
 import type { SqlClient } from '../infrastructure/postgres/sql-client';
 import { inBatches } from './batches';
 import { advanceCheckpoints, createCheckpointsTable, ensureCheckpoint, lockCheckpointsForBatch, readCheckpoints } from './checkpoints';
-import { liveTables, type Projection } from './projection';
+import { liveTables, type Projection, type RowMemo } from './projection';
 
 export interface RunnerFaults {
   /** Called after a batch is applied and before it commits: a test's injected crash. */
@@ -27,6 +27,9 @@ export interface RunnerOptions {
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = { batchSize: 500, lingerMs: 10, standbyRetryMs: 1000, failureBackoffMs: 500 };
+
+/** Rows a projection's memo may hold between batches (then it starts again from none). */
+const MAX_REMEMBERED_ROWS = 100_000;
 
 /** A lock key per projection, the same in every process. */
 export const projectionLockKey = (name: string): number => {
@@ -53,6 +56,15 @@ export class ProjectionRunner {
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
   private readonly names: readonly string[];
+  /**
+   * The rows each projection that remembers rows wrote in this runner's committed batches
+   * (Projection.remembersRows): they spare a read of the live tables per batch. Emptied
+   * whenever the tables may hold something else: at every start of follow (a new lease, and
+   * after any failed batch, whose rows the memo may hold though they rolled back), when a
+   * projection's checkpoint is not where this runner left it (a rebuild swapped in new
+   * tables), and past MAX_REMEMBERED_ROWS.
+   */
+  private readonly memos = new Map<string, RowMemo>();
 
   constructor(
     private readonly sql: SqlClient,
@@ -109,6 +121,7 @@ export class ProjectionRunner {
    * checkpoint is found behind what was read (moved back by hand): then it starts over.
    */
   private async follow(signal: AbortSignal): Promise<void> {
+    for (const memo of this.memos.values()) memo.clear();
     const checkpoints = await readCheckpoints(this.sql, this.names);
     let read = earliest(checkpoints.map((checkpoint) => checkpoint.position));
     const { batchSize: maxSize, lingerMs } = this.options;
@@ -138,12 +151,25 @@ export class ProjectionRunner {
       for (const projection of this.projections) {
         const checkpoint = checkpointOf(projection);
         const events = checkpoint === null || (read !== null && checkpoint <= read) ? batch : batch.filter((event) => event.position > checkpoint);
-        if (events.length > 0 && writesFor(projection, events)) await projection.apply(tx, events, liveTables);
+        const memo = this.memoFor(projection, checkpoint === read);
+        if (events.length > 0 && writesFor(projection, events)) await projection.apply(tx, events, liveTables, memo);
       }
       await this.options.faults?.beforeCommit?.(batch);
       await advanceCheckpoints(tx, this.names, end);
       return true;
     });
+  }
+
+  /** The projection's memo, emptied first unless its checkpoint is where this runner left it; none if it remembers no rows. */
+  private memoFor(projection: Projection, checkpointAsLeft: boolean): RowMemo | undefined {
+    if (projection.remembersRows !== true) return undefined;
+    let memo = this.memos.get(projection.name);
+    if (memo === undefined) {
+      memo = new Map();
+      this.memos.set(projection.name, memo);
+    }
+    if (!checkpointAsLeft || memo.size > MAX_REMEMBERED_ROWS) memo.clear();
+    return memo;
   }
 }
 

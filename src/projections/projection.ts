@@ -21,9 +21,16 @@ export interface Projection {
   /** Builds the secondary indexes that createTables left out with `deferSecondaryIndexes`. */
   createSecondaryIndexes(tx: SqlExecutor, table: TableNamer): Promise<void>;
   /**
-   * `memo`, during a rebuild only: rows the projection wrote earlier in the same rebuild,
-   * by key. The rebuild is the only writer of its tables, so a row kept there is what the
-   * table holds and need not be read again. The rebuild may clear it at any time.
+   * True when `apply` gains from a memo outside a rebuild too: the live runner then keeps
+   * one for it between batches (ProjectionRunner).
+   */
+  readonly remembersRows?: boolean;
+  /**
+   * `memo`: rows the projection wrote earlier by the same writer, by key. It is given by a
+   * rebuild, the only writer of its new tables, and by the live runner to projections that
+   * remember rows, the only writer of the live tables while it holds the group's lease. A
+   * row kept there is what the table holds and need not be read again. The writer may clear
+   * it at any time, and does whenever that may no longer hold.
    */
   apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo): Promise<void>;
 }

@@ -173,6 +173,7 @@ const transactionsTable = (table: TableNamer): TableDefinition => {
 export const transactionsProjection: Projection = {
   name: 'transactions',
   tables: ['transactions'],
+  remembersRows: true,
 
   async createTables(tx: SqlExecutor, table: TableNamer, options?: CreateTablesOptions) {
     await createTableOnce(tx, transactionsTable(table), options);
@@ -186,7 +187,8 @@ export const transactionsProjection: Projection = {
     const byAccount = groupByAccount(accountEventsOf(events));
     if (byAccount.size === 0) return;
     const name = identifier(table('transactions'));
-    // In a rebuild each account's newest line is remembered from the page before, not read again.
+    // Given a memo (a rebuild, or the live runner), each account's newest line is remembered
+    // from the batch before, not read again.
     const ends = await knownRows(memo, byAccount.keys(), async (accountIds) => {
       const lasts = await tx.query<{ account_id: string; stream_revision: string; balance_after: string }>(
         // Each account's newest row through the primary key: one index probe per account, never
@@ -210,8 +212,10 @@ export const transactionsProjection: Projection = {
     }
     if (rows.length === 0) return;
     if (memo !== undefined) {
-      // A rebuild is its new table's only writer and adds only lines past what it wrote: COPY
-      // costs the server a fraction of parsing the same rows out of JSON.
+      // The memo's writer (a rebuild, or the live runner holding the lease) is the table's only
+      // writer and adds only lines past the ones it remembers: COPY costs the server a fraction
+      // of parsing the same rows out of JSON. Were a remembered line behind the table, a line already there
+      // would fail the COPY, and with it the batch, which the runner then retries from the table.
       await tx.copyRows(name, TRANSACTION_COLUMNS, rows.map(copyRowOf));
       return;
     }

@@ -21,8 +21,9 @@ export interface SqlExecutor {
   execScript(text: string): Promise<void>;
   /**
    * Loads rows into `table` with COPY: for the server several times cheaper than an INSERT of
-   * the same rows from a JSON parameter. There is no ON CONFLICT: for a table the caller alone
-   * writes (a rebuild's new tables); a duplicate key fails the whole statement.
+   * the same rows from a JSON parameter. There is no ON CONFLICT: for rows the caller knows are
+   * new (a rebuild's new tables, a projection's lines past those it remembers); a duplicate key
+   * fails the whole statement.
    */
   copyRows(table: string, columns: readonly string[], rows: readonly (readonly CopyValue[])[]): Promise<void>;
 }

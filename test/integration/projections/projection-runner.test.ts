@@ -229,6 +229,82 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     await expectSameAsReplay(sql, store, PROJECTIONS);
   });
 
+  it('retries a batch that failed once from the tables, not from the rows it remembered while applying it', async () => {
+    const sql = database.client;
+    const recorded = history(6, 160);
+    await appendHistory(store, recorded.appends);
+    const head = await lastLogPosition(sql);
+    const names = PROJECTIONS.map((projection) => projection.name);
+    const errors: unknown[] = [];
+    let calls = 0;
+    // The same runner, never restarted: its third batch fails once after every projection applied
+    // it (balances and transactions remembering its rows), then the runner goes on by itself.
+    const runner = new ProjectionRunner(sql, store, PROJECTIONS, {
+      batchSize: BATCH_SIZE,
+      standbyRetryMs: 20,
+      failureBackoffMs: 20,
+      onError: (_name, error) => errors.push(error),
+      faults: {
+        beforeCommit: () => {
+          calls += 1;
+          if (calls === CRASHING_BATCH) throw new InjectedCrash('the third batch fails once');
+        },
+      },
+    });
+    cleanups.push(() => runner.stop());
+    await runner.start();
+    await waitForCheckpoints(sql, names, head);
+    await runner.stop();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(InjectedCrash);
+    expect(PROJECTIONS.filter((projection) => projection.remembersRows === true).map((projection) => projection.name)).toEqual(['balances', 'transactions']);
+    await expectTotalsOf(sql, recorded);
+    await expectSameAsReplay(sql, store, PROJECTIONS);
+  });
+
+  itOnServer('forgets what it remembered when a checkpoint moves under it, as a rebuild swapping in new tables does (real Postgres only)', async () => {
+    const sql = database.client;
+    const recorded = history(9, 150);
+    const [first, second, third] = [recorded.appends.slice(0, 50), recorded.appends.slice(50, 100), recorded.appends.slice(100)];
+    const names = PROJECTIONS.map((projection) => projection.name);
+    await appendHistory(store, first);
+    const group = watchedRunner(sql, store, transactionsProjection, null, PROJECTIONS);
+    cleanups.push(async () => void (await group.runner.stop()));
+    await group.runner.start();
+    await waitForCheckpoints(sql, names, await lastLogPosition(sql));
+
+    // Another process takes the checkpoints first (as a rebuild's swap does), so the runner
+    // waits; meanwhile the second part is appended and written to the live tables by that
+    // process, which moves every checkpoint past it before letting the runner on.
+    const other = new Client({ connectionString: database.url });
+    await other.connect();
+    cleanups.push(() => other.end());
+    await other.query('BEGIN');
+    await other.query('SELECT name FROM projection_checkpoints WHERE name = ANY($1::text[]) FOR UPDATE', [names]);
+    const from = await lastLogPosition(sql);
+    await appendHistory(store, second);
+    const to = await lastLogPosition(sql);
+    if (to === null) throw new Error('the log is empty');
+    const swapped = (await store.readAll(from, 10_000)).filter((event) => event.position <= to);
+    const otherSession: SqlExecutor = {
+      query: async <Row extends object>(text: string, params?: readonly unknown[]) => (await other.query(text, params as unknown[])).rows as Row[],
+      execScript: async (text: string) => void (await other.query(text)),
+      copyRows: () => Promise.reject(new Error('not used')),
+    };
+    for (const projection of PROJECTIONS) await projection.apply(otherSession, swapped, (table) => table);
+    await other.query('UPDATE projection_checkpoints SET position = $1 WHERE name = ANY($2::text[])', [String(to), names]);
+    await other.query('COMMIT');
+
+    // Had the runner kept the rows it remembered from the first part, the third would be
+    // applied on top of them and the second part's effects lost.
+    await appendHistory(store, third);
+    await waitForCheckpoints(sql, names, await lastLogPosition(sql));
+    await group.runner.stop();
+    expect(group.errors).toEqual([]);
+    await expectTotalsOf(sql, recorded);
+    await expectSameAsReplay(sql, store, PROJECTIONS);
+  });
+
   it('runs each batch with generic plans and asynchronous commit, set for that transaction only', async () => {
     const sql = database.client;
     const recorded = history(2, 40);
