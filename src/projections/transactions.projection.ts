@@ -214,8 +214,9 @@ export const transactionsProjection: Projection = {
     if (memo !== undefined) {
       // The memo's writer (a rebuild, or the live runner holding the lease) is the table's only
       // writer and adds only lines past the ones it remembers: COPY costs the server a fraction
-      // of parsing the same rows out of JSON. Were a remembered line behind the table, a line already there
-      // would fail the COPY, and with it the batch, which the runner then retries from the table.
+      // of parsing the same rows out of JSON. Were a remembered line behind the table, a line
+      // already there would fail the COPY, and with it the batch, which the runner then retries
+      // from the table.
       await tx.copyRows(name, TRANSACTION_COLUMNS, rows.map(copyRowOf));
       return;
     }

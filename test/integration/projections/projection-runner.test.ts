@@ -37,7 +37,7 @@ const watchedRunner = (
   sql: SqlClient,
   store: EventStore,
   projection: Projection,
-  crashFrom: number | null = null,
+  crash: number | { readonly only: number } | null = null,
   group: readonly Projection[] = [projection],
 ): WatchedRunner => {
   const batches: RecordedEvent[][] = [];
@@ -51,8 +51,10 @@ const watchedRunner = (
     faults: {
       beforeCommit: (batch) => {
         calls += 1;
-        // From here on this runner dies between applying a batch and committing it, every time.
-        if (crashFrom !== null && calls >= crashFrom) throw new InjectedCrash(`${group.map((member) => member.name).join(',')}: crash before committing batch ${calls}`);
+        // A number: from that batch on this runner dies between applying a batch and committing it,
+        // every time. `only`: that batch fails once, and the runner goes on by itself.
+        const crashes = crash !== null && (typeof crash === 'number' ? calls >= crash : calls === crash.only);
+        if (crashes) throw new InjectedCrash(`${group.map((member) => member.name).join(',')}: crash before committing batch ${calls}`);
         batches.push([...batch]);
       },
     },
@@ -234,29 +236,15 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     const recorded = history(6, 160);
     await appendHistory(store, recorded.appends);
     const head = await lastLogPosition(sql);
-    const names = PROJECTIONS.map((projection) => projection.name);
-    const errors: unknown[] = [];
-    let calls = 0;
     // The same runner, never restarted: its third batch fails once after every projection applied
     // it (balances and transactions remembering its rows), then the runner goes on by itself.
-    const runner = new ProjectionRunner(sql, store, PROJECTIONS, {
-      batchSize: BATCH_SIZE,
-      standbyRetryMs: 20,
-      failureBackoffMs: 20,
-      onError: (_name, error) => errors.push(error),
-      faults: {
-        beforeCommit: () => {
-          calls += 1;
-          if (calls === CRASHING_BATCH) throw new InjectedCrash('the third batch fails once');
-        },
-      },
-    });
-    cleanups.push(() => runner.stop());
-    await runner.start();
-    await waitForCheckpoints(sql, names, head);
-    await runner.stop();
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(InjectedCrash);
+    const group = watchedRunner(sql, store, transactionsProjection, { only: CRASHING_BATCH }, PROJECTIONS);
+    cleanups.push(async () => void (await group.runner.stop()));
+    await group.runner.start();
+    await waitForCheckpoints(sql, PROJECTIONS.map((projection) => projection.name), head);
+    await group.runner.stop();
+    expect(group.errors).toHaveLength(1);
+    expect(group.errors[0]).toBeInstanceOf(InjectedCrash);
     expect(PROJECTIONS.filter((projection) => projection.remembersRows === true).map((projection) => projection.name)).toEqual(['balances', 'transactions']);
     await expectTotalsOf(sql, recorded);
     await expectSameAsReplay(sql, store, PROJECTIONS);
@@ -273,27 +261,19 @@ describe.each(testDatabaseTargets())('projection runner on %s', (name, makeDatab
     await group.runner.start();
     await waitForCheckpoints(sql, names, await lastLogPosition(sql));
 
-    // Another process takes the checkpoints first (as a rebuild's swap does), so the runner
+    // Another session takes the checkpoints first (as a rebuild's swap does), so the runner
     // waits; meanwhile the second part is appended and written to the live tables by that
-    // process, which moves every checkpoint past it before letting the runner on.
-    const other = new Client({ connectionString: database.url });
-    await other.connect();
-    cleanups.push(() => other.end());
-    await other.query('BEGIN');
-    await other.query('SELECT name FROM projection_checkpoints WHERE name = ANY($1::text[]) FOR UPDATE', [names]);
-    const from = await lastLogPosition(sql);
-    await appendHistory(store, second);
-    const to = await lastLogPosition(sql);
-    if (to === null) throw new Error('the log is empty');
-    const swapped = (await store.readAll(from, 10_000)).filter((event) => event.position <= to);
-    const otherSession: SqlExecutor = {
-      query: async <Row extends object>(text: string, params?: readonly unknown[]) => (await other.query(text, params as unknown[])).rows as Row[],
-      execScript: async (text: string) => void (await other.query(text)),
-      copyRows: () => Promise.reject(new Error('not used')),
-    };
-    for (const projection of PROJECTIONS) await projection.apply(otherSession, swapped, (table) => table);
-    await other.query('UPDATE projection_checkpoints SET position = $1 WHERE name = ANY($2::text[])', [String(to), names]);
-    await other.query('COMMIT');
+    // session, which moves every checkpoint past it before letting the runner on.
+    await sql.transaction(async (tx) => {
+      await tx.query('SELECT name FROM projection_checkpoints WHERE name = ANY($1::text[]) FOR UPDATE', [names]);
+      const from = await lastLogPosition(sql);
+      await appendHistory(store, second);
+      const to = await lastLogPosition(sql);
+      if (to === null) throw new Error('the log is empty');
+      const swapped = (await store.readAll(from, 10_000)).filter((event) => event.position <= to);
+      for (const projection of PROJECTIONS) await projection.apply(tx, swapped, (table) => table);
+      await tx.query('UPDATE projection_checkpoints SET position = $1 WHERE name = ANY($2::text[])', [String(to), names]);
+    });
 
     // Had the runner kept the rows it remembered from the first part, the third would be
     // applied on top of them and the second part's effects lost.
