@@ -34,6 +34,7 @@ import {
   accountIds,
   answers,
   benchServiceNodeArgs,
+  cliNodeFlags,
   freePort,
   fundAccounts,
   scratchSession,
@@ -106,10 +107,10 @@ const { startChild, cleanUp, track } = session;
 const createDatabase = async (suffix) => (await session.createDatabase(suffix)).url;
 
 
-/** Runs bench/lib/replay.mjs in its own process; its last stdout line is its JSON result. */
-const replay = (args) =>
+/** Runs bench/lib/replay.mjs in its own process (node given `nodeFlags`); its last stdout line is its JSON result. */
+const replay = (args, nodeFlags = []) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench', 'lib', 'replay.mjs'), ...args.map(String)], {
+    const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bench', 'lib', 'replay.mjs'), ...args.map(String)], {
       cwd: ROOT,
       env: { ...process.env, AUTH_JWT_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -419,7 +420,9 @@ const runReplay = async (results) => {
   results.settleSeconds = (performance.now() - settleStarted) / 1000;
   say(`  settled (VACUUM (ANALYZE) of both databases, CHECKPOINT) in ${fmt(results.settleSeconds, 1)} s`);
   say(`rebuilding the balances projection, then all projections, over ${fmt(options.rebuildEvents)} events (rebuildProjection, batch ${options.rebuildBatchSize})`);
-  results.rebuild = await replay(['rebuild', url, options.rebuildBatchSize]);
+  // With the node flags of `npm run projections:rebuild` (package.json's ledger script).
+  results.rebuildNodeFlags = cliNodeFlags();
+  results.rebuild = await replay(['rebuild', url, options.rebuildBatchSize], results.rebuildNodeFlags);
   say(`  rebuild: balances ${fmt(results.rebuild.balances.eventsPerSecond)} events/s; all ${results.rebuild.all.projections.length} projections ${fmt(results.rebuild.all.eventsPerSecond)} log events/s`);
   say('its first load ever with AccountRepository.load (seeding bypassed the write path: whatever snapshot the repository keeps, it makes now)');
   results.accountFirstLoad = await replay(['load-first', longUrl, longAccount, results.seedLong.expectedBalanceMillicredits, options.longEvents]);

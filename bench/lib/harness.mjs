@@ -26,6 +26,18 @@ export const serviceCommand = (extra = []) => {
   return [...words.slice(1, -1), ...extra, join(ROOT, 'dist', 'main.js')];
 };
 
+/**
+ * The node flags of the command-line tool as `npm run ledger` (and so `npm run
+ * projections:rebuild`) runs it: a rebuild is measured with them, as an operator runs it.
+ */
+export const cliNodeFlags = () => {
+  const script = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.ledger;
+  const words = script.trim().split(/\s+/);
+  const node = words.lastIndexOf('node');
+  if (node < 0 || words.at(-1) !== 'dist/infrastructure/cli/ledger-cli.js') throw new Error(`package.json's ledger script does not end in "node [flags] dist/infrastructure/cli/ledger-cli.js": ${script}`);
+  return words.slice(node + 1, -1);
+};
+
 /** BENCH_SERVICE_NODE_ARGS, split: more flags for the service's node (a profiling aid, e.g. "--cpu-prof"). */
 export const benchServiceNodeArgs = () => (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
