@@ -29,8 +29,9 @@ export interface Projection {
    * `memo`: rows the projection wrote earlier by the same writer, by key. It is given by a
    * rebuild, the only writer of its new tables, and by the live runner to projections that
    * remember rows, the only writer of the live tables while it holds the group's lease. A
-   * row kept there is what the table holds and need not be read again. The writer may clear
-   * it at any time, and does whenever that may no longer hold.
+   * row kept there is what the table holds and need not be read again (usage_daily keeps a
+   * filter of the cells it wrote instead, and COPYs the ones it surely never did). The writer
+   * may clear it at any time, and does whenever that may no longer hold.
    */
   apply(tx: SqlExecutor, events: readonly RecordedEvent[], table: TableNamer, memo?: RowMemo): Promise<void>;
 }

@@ -2,7 +2,7 @@ import type { RecordedEvent } from '../../../src/application/event-store.port';
 import { PostgresEventStore } from '../../../src/infrastructure/event-store/postgres-event-store';
 import type { SqlClient, SqlExecutor } from '../../../src/infrastructure/postgres/sql-client';
 import { readCheckpoint } from '../../../src/projections/checkpoints';
-import type { Projection } from '../../../src/projections/projection';
+import { liveTables, type Projection, type RowMemo } from '../../../src/projections/projection';
 import { PROJECTIONS } from '../../../src/projections/projections.registry';
 import { rebuildProjections } from '../../../src/projections/rebuild';
 import { transactionsProjection } from '../../../src/projections/transactions.projection';
@@ -220,5 +220,69 @@ describe.each(testDatabaseTargets())('projection rebuild on %s', (name, makeData
         expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
       }
     }
+  });
+
+  describe('usage_daily given a memo', () => {
+    /** The projection, with the rows each of its apply calls COPYed, by table. */
+    const copying = () => {
+      const copied = new Map<string, number>();
+      const projection: Projection = {
+        ...usageDailyProjection,
+        apply: (tx, events, table, memo) => {
+          const recording: SqlExecutor = {
+            query: (text, params) => tx.query(text, params),
+            execScript: (text) => tx.execScript(text),
+            copyRows: (into, columns, rows) => {
+              copied.set(into, (copied.get(into) ?? 0) + rows.length);
+              return tx.copyRows(into, columns, rows);
+            },
+          };
+          return usageDailyProjection.apply(recording, events, table, memo);
+        },
+      };
+      return { projection, copied };
+    };
+
+    it('in a rebuild, COPYs each cell into the new table the first time it sees it and adds to it every time after; the table is what a replay makes', async () => {
+      const sql = database.client;
+      const { projection, copied } = copying();
+
+      await rebuildProjections(sql, store, [projection], { batchSize: PAGE });
+
+      // Every cell went in by COPY exactly once, on its first page, and the history has cells
+      // that later pages added to (through the scratch table and an upsert).
+      expect(copied.get('usage_daily__rebuild')).toBe(await rowCount(sql, 'usage_daily'));
+      expect(copied.get('usage_daily_rebuild_deltas') ?? 0).toBeGreaterThan(0);
+      for (const comparison of await compareWithReplay(sql, store, usageDailyProjection)) {
+        expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
+      }
+    });
+
+    it('adds every cell to what is there when its table already held rows as the memo began', async () => {
+      const sql = database.client;
+      const { projection, copied } = copying();
+      await sql.transaction((tx) => usageDailyProjection.createTables(tx, liveTables));
+      const pages: (readonly RecordedEvent[])[] = [];
+      for (let after: bigint | null = null; ; ) {
+        const page: readonly RecordedEvent[] = await store.readAll(after, PAGE);
+        const last = page.at(-1);
+        if (last === undefined) break;
+        pages.push(page);
+        after = last.position;
+      }
+      const [first, ...rest] = pages;
+      if (first === undefined || rest.length === 0) throw new Error('the history fits one page');
+
+      // The first page by the live path (no memo), the rest with one memo, as a writer that began later would.
+      await sql.transaction((tx) => usageDailyProjection.apply(tx, first, liveTables));
+      const memo: RowMemo = new Map();
+      for (const page of rest) await sql.transaction((tx) => projection.apply(tx, page, liveTables, memo));
+
+      expect(copied.get('usage_daily')).toBeUndefined();
+      expect(copied.get('usage_daily_rebuild_deltas') ?? 0).toBeGreaterThan(0);
+      for (const comparison of await compareWithReplay(sql, store, usageDailyProjection)) {
+        expect({ table: comparison.table, hash: comparison.live }).toEqual({ table: comparison.table, hash: comparison.replayed });
+      }
+    });
   });
 });
