@@ -106,14 +106,27 @@ export const transactionRows = (
   before: HistoryEnd,
 ): TransactionRow[] => {
   let balance = before.balanceMillicredits;
-  return events
-    .filter((projected) => projected.streamRevision > before.revision)
-    .flatMap(({ event, streamRevision, position }) => {
-      const entry = entryOf(event);
-      if (entry === null) return [];
-      balance += entry.creditsMillicredits;
-      return [{ accountId, streamRevision, ...entry, balanceAfterMillicredits: balance, occurredAt: event.data.occurredAt, position }];
+  const rows: TransactionRow[] = [];
+  for (const { event, streamRevision, position } of events) {
+    if (streamRevision <= before.revision) continue;
+    const entry = entryOf(event);
+    if (entry === null) continue;
+    balance += entry.creditsMillicredits;
+    rows.push({
+      accountId,
+      streamRevision,
+      id: entry.id,
+      type: entry.type,
+      creditsMillicredits: entry.creditsMillicredits,
+      service: entry.service,
+      quantity: entry.quantity,
+      description: entry.description,
+      balanceAfterMillicredits: balance,
+      occurredAt: event.data.occurredAt,
+      position,
     });
+  }
+  return rows;
 };
 
 const TRANSACTION_COLUMNS = [

@@ -20,20 +20,18 @@ export interface UsageDailyRow {
  * so no two (account, service) pairs make the same key; the day is fixed-width.
  */
 const deltasByCell = (events: readonly RecordedEvent[]): Map<string, UsageDailyRow> => {
-  const totals = new Map<string, UsageDailyRow>();
+  const totals = new Map<string, { -readonly [Field in keyof UsageDailyRow]: UsageDailyRow[Field] }>();
   for (const { event } of accountEventsOf(events)) {
     if (event.type !== 'CreditsUsed' && event.type !== 'ReservationCaptured') continue;
     const { accountId, service, quantity, chargedMillicredits, occurredAt } = event.data;
     const day = occurredAt.slice(0, 10);
     const key = `${accountId.length}:${accountId}${service.length}:${service}${day}`;
     const total = totals.get(key);
-    totals.set(key, {
-      accountId,
-      service,
-      day,
-      quantity: (total?.quantity ?? 0) + quantity,
-      creditsMillicredits: (total?.creditsMillicredits ?? 0) + chargedMillicredits,
-    });
+    if (total === undefined) totals.set(key, { accountId, service, day, quantity, creditsMillicredits: chargedMillicredits });
+    else {
+      total.quantity += quantity;
+      total.creditsMillicredits += chargedMillicredits;
+    }
   }
   return totals;
 };
