@@ -171,13 +171,18 @@ export const rebuildProjections = async (
     }
   };
 
+  // The whole log as it stands, then every new table's secondary indexes at once: on a server
+  // each projection's are built by a session of its own while the others' are, instead of
+  // one projection's after another's with the rebuild's process waiting.
+  await catchUp(null);
+  await allOrFirstFailure(projections.map((projection) => sql.transaction((tx) => projection.createSecondaryIndexes(tx, rebuildTables))));
+
   const results: RebuildResult[] = [];
   for (const projection of projections) {
     // Swap only once the new tables have reached the live ones, so no reader ever sees the
     // model step back; if the live runner moves on meanwhile, catch up and try again.
     for (let attempt = 1; ; attempt += 1) {
       await catchUp(await readCheckpoint(sql, projection.name));
-      if (attempt === 1) await sql.transaction((tx) => projection.createSecondaryIndexes(tx, rebuildTables));
       const swapped = await sql.transaction(async (tx) => {
         const live = await readCheckpoint(tx, projection.name, true);
         if (live !== null && (position === null || live > position) && attempt < MAX_SWAP_ATTEMPTS) return false;
