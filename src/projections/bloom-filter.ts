@@ -1,4 +1,7 @@
-/** 2^25 bits, 4 MiB: over a million keys about 1 in 7,000 new ones is taken for seen (4 hashes). */
+/**
+ * 2^25 bits, 4 MiB, and 4 hashes: once a million keys are in, about 1 new key in 6,000 is taken
+ * for seen (32 of the first million in a trial).
+ */
 const DEFAULT_SIZE_BITS = 2 ** 25;
 const DEFAULT_HASHES = 4;
 
