@@ -15,28 +15,29 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SECRET = 'bench-secret-bench-secret-bench-secret-0000';
 
 /**
+ * The node flags package.json's script `name` runs `entry` with: the words between its last
+ * `node` and `entry`, which must end the script.
+ */
+const scriptNodeFlags = (name, entry) => {
+  const script = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts[name];
+  const words = script.trim().split(/\s+/);
+  const node = words.lastIndexOf('node');
+  if (node < 0 || words.at(-1) !== entry) throw new Error(`package.json's ${name} script does not end in "node [flags] ${entry}": ${script}`);
+  return words.slice(node + 1, -1);
+};
+
+/**
  * The node command line of the service as `npm start` runs it (package.json's start script,
  * flags included), with `extra` flags (profiling aids) before the script: the benchmarks
  * measure the service as it is started, never a bare `node dist/main.js`.
  */
-export const serviceCommand = (extra = []) => {
-  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  const words = start.trim().split(/\s+/);
-  if (words[0] !== 'node' || words.at(-1) !== 'dist/main.js') throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${start}`);
-  return [...words.slice(1, -1), ...extra, join(ROOT, 'dist', 'main.js')];
-};
+export const serviceCommand = (extra = []) => [...scriptNodeFlags('start', 'dist/main.js'), ...extra, join(ROOT, 'dist', 'main.js')];
 
 /**
  * The node flags of the command-line tool as `npm run ledger` (and so `npm run
  * projections:rebuild`) runs it: a rebuild is measured with them, as an operator runs it.
  */
-export const cliNodeFlags = () => {
-  const script = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.ledger;
-  const words = script.trim().split(/\s+/);
-  const node = words.lastIndexOf('node');
-  if (node < 0 || words.at(-1) !== 'dist/infrastructure/cli/ledger-cli.js') throw new Error(`package.json's ledger script does not end in "node [flags] dist/infrastructure/cli/ledger-cli.js": ${script}`);
-  return words.slice(node + 1, -1);
-};
+export const cliNodeFlags = () => scriptNodeFlags('ledger', 'dist/infrastructure/cli/ledger-cli.js');
 
 /** BENCH_SERVICE_NODE_ARGS, split: more flags for the service's node (a profiling aid, e.g. "--cpu-prof"). */
 export const benchServiceNodeArgs = () => (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);

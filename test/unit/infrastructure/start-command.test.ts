@@ -3,16 +3,20 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
-/** The node flags before dist/main.js in a command line; null when it does not run dist/main.js. */
-const nodeFlagsOf = (words: readonly string[]): string[] | null => {
-  const main = words.indexOf('dist/main.js');
-  if (words[0] !== 'node' || main < 0 || main !== words.length - 1) return null;
-  return words.slice(1, main);
+/** The node flags a command line runs `entry` with (the words between its last `node` and `entry`); null when it does not end by running `entry`. */
+const nodeFlagsOf = (words: readonly string[], entry = 'dist/main.js'): string[] | null => {
+  const node = words.lastIndexOf('node');
+  if (node < 0 || words.at(-1) !== entry) return null;
+  return words.slice(node + 1, -1);
 };
 
 describe('how the service is started', () => {
-  const startScript: unknown = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, unknown> }).scripts['start'];
-  const startFlags = typeof startScript === 'string' ? nodeFlagsOf(startScript.split(/\s+/)) : null;
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, unknown> }).scripts;
+  const scriptFlags = (name: string, entry?: string): string[] | null => {
+    const script = scripts[name];
+    return typeof script === 'string' ? nodeFlagsOf(script.split(/\s+/), entry) : null;
+  };
+  const startFlags = scriptFlags('start');
 
   it('npm start runs dist/main.js with a larger young generation and an old one that grows 10× before a major GC (the tail latency at moderate load is set by major GCs)', () => {
     expect(startFlags).toEqual(['--max-semi-space-size=64', '--heap-growing-percent=900']);
@@ -29,11 +33,6 @@ describe('how the service is started', () => {
   });
 
   it('the command-line tool (npm run ledger, and so projections:rebuild) runs with the same 64 MB semi-space: a rebuild, whose pages in hand survive every scavenge, then scavenges a quarter as often', () => {
-    const ledgerScript: unknown = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, unknown> }).scripts['ledger'];
-    expect(typeof ledgerScript).toBe('string');
-    const words = String(ledgerScript).split(/\s+/);
-    const node = words.lastIndexOf('node');
-    expect(words.at(-1)).toBe('dist/infrastructure/cli/ledger-cli.js');
-    expect(words.slice(node + 1, -1)).toEqual(['--max-semi-space-size=64']);
+    expect(scriptFlags('ledger', 'dist/infrastructure/cli/ledger-cli.js')).toEqual(['--max-semi-space-size=64']);
   });
 });
